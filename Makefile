@@ -1,0 +1,69 @@
+# One entry point for set-up, tests, the demo and the benchmarks.
+# Everything installs into the repo: .venv (Python), node_modules (CDK CLI,
+# integ-runner and Node 22 for jsii), .venv-py3XX (extension tests per runtime).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# node_modules/.bin first: its `node` is Node 22, which jsii supports without an end-of-life banner.
+export PATH := $(CURDIR)/node_modules/.bin:$(BIN):$(PATH)
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# The Lambda Python runtimes the extension supports; each found under pyenv gets its own run.
+EXT_PYTHONS ?= 3.10 3.11 3.12 3.13
+PYTEST_ARGS ?=
+
+.PHONY: setup test lint typecheck pytest test-extension-pythons integ-snapshot demo bench bench-smoke clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## test: the whole suite (lint, types, pytest, extension on every runtime, integ snapshot)
+test: setup lint typecheck pytest test-extension-pythons integ-snapshot bench-smoke
+
+lint: setup
+	$(BIN)/ruff check src extension harness tests integ bench
+
+typecheck: setup
+	$(BIN)/mypy src
+	$(BIN)/mypy extension/loki_telemetry_extension
+
+pytest: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The extension is stdlib-only: run its unit tests on each Lambda Python runtime.
+test-extension-pythons:
+	@set -e; for v in $(EXT_PYTHONS); do \
+	  py=$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v.*/bin/python3 2>/dev/null | tail -n 1); \
+	  if [ -z "$$py" ]; then echo "!! Python $$v not found under pyenv: extension not tested on it"; continue; fi; \
+	  env=.venv-py$$(echo $$v | tr -d .); \
+	  [ -x $$env/bin/pytest ] || { $$py -m venv $$env && $$env/bin/pip install -q "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6.100"; }; \
+	  echo "== extension unit tests on $$($$py --version)"; \
+	  $$env/bin/python -m pytest -q -p no:cacheprovider tests/extension; \
+	done
+
+integ-snapshot: setup
+	$(BIN)/python -m integ.check_snapshot
+
+## demo: the local end-to-end run (sample app -> emulator -> Loki receiver)
+demo: setup
+	$(BIN)/python -m integ.demo
+
+## bench: every benchmark figure, JSON + Markdown into bench/results
+bench: setup
+	$(BIN)/python -m bench
+
+bench-smoke: setup
+	$(BIN)/python -m bench --smoke
+
+clean:
+	rm -rf $(VENV) .venv-py* node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

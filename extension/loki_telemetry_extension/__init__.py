@@ -1,0 +1,1 @@
+"""Loki Telemetry API extension (standard library only)."""
