@@ -66,8 +66,12 @@ MAX_BUFFER_TIMEOUT_MS = 30_000
 # --- Labels, tenant and credentials ------------------------------------------
 #: JSON object of static extra labels, e.g. '{"env": "prod"}'. Low cardinality only.
 LOKI_LABELS = "LOKI_LABELS"
-#: Labels the extension always sets itself; LOKI_LABELS may not override them.
-RESERVED_LABELS = ("source", "function")
+#: Labels the extension sets itself; LOKI_LABELS may not use them. Every stream has
+#: source="lambda" and function=<AWS_LAMBDA_FUNCTION_NAME>; records that are not the
+#: function's own output (platform events, extension logs, the extension's drop reports)
+#: also carry type="platform" | "extension".
+RESERVED_LABELS = ("source", "function", "type")
+SOURCE_LABEL_VALUE = "lambda"
 #: Loki's default limit on label names per stream.
 MAX_LABELS = 15
 LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
