@@ -1,0 +1,170 @@
+"""The HTTP layer: routes Loki's endpoints to the receiver, applies faults and auth."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .limits import MAX_BODY_BYTES
+from .model import RequestRecord
+
+if TYPE_CHECKING:
+    from .receiver import LokiReceiver
+
+PUSH_PATHS = ("/loki/api/v1/push", "/api/prom/push")
+
+
+class Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer that knows its receiver and can cut every open connection."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    # Many extension instances may connect at once in e2e tests and bench.
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], receiver: LokiReceiver) -> None:
+        self.receiver = receiver
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        super().__init__(address, Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def cut_connections(self) -> None:
+        """Close every open connection (an outage must not be served through keep-alive sockets)."""
+        with self._conns_lock:
+            conns = list(self._conns)
+        for c in conns:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Server
+    # HTTP/1.1 so clients can keep connections alive, as with a real Loki.
+    protocol_version = "HTTP/1.1"
+    server_version = "loki-receiver"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Quiet: tests and the demo print what they need from .requests.
+        return
+
+    # --- plumbing ------------------------------------------------------------
+
+    def _headers_lower(self) -> dict[str, str]:
+        return {k.lower(): v for k, v in self.headers.items()}
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None after answering 413 (too large) / 411."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes | None:
+        out = bytearray()
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(out)
+            out += self.rfile.read(size)
+            self.rfile.readline()
+            if len(out) > MAX_BODY_BYTES:
+                self.close_connection = True
+                return None
+
+    def _send(self, status: int, body: bytes = b"", content_type: str = "text/plain; charset=utf-8",
+              headers: tuple[tuple[str, str], ...] = ()) -> None:
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        if status != 204:
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if status != 204 and body:
+            self.wfile.write(body)
+
+    def _json(self, status: int, doc: Any) -> None:
+        self._send(status, json.dumps(doc).encode(), "application/json; charset=UTF-8")
+
+    def _record(self, status: int, *, received: int = 0, accepted: int = 0, body_bytes: int = 0,
+                error: str = "", answered_by: str = "loki") -> None:
+        self.server.receiver._record(RequestRecord(
+            method=self.command,
+            path=urlsplit(self.path).path,
+            status=status,
+            headers=self._headers_lower(),
+            entries_received=received,
+            entries_accepted=accepted,
+            body_bytes=body_bytes,
+            error=error,
+            answered_by=answered_by,
+            at_ns=time.time_ns(),
+        ))
+
+    # --- dispatch --------------------------------------------------------------
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        recv = self.server.receiver
+        path = urlsplit(self.path).path
+        is_push = path in PUSH_PATHS
+        body = self._read_body() if self.command == "POST" else b""
+        if body is None:
+            msg = f"request body too large: limit {MAX_BODY_BYTES} bytes\n"
+            self._record(413, error=msg.strip())
+            self._send(413, msg.encode())
+            return
+        decision, wake = recv.faults.decide(is_push)
+        if decision.delay_s:
+            wake.wait(decision.delay_s)
+        if decision.action == "disconnect":
+            self._record(0, body_bytes=len(body), answered_by=decision.fault, error="connection closed")
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if decision.action == "status":
+            self._record(decision.status, body_bytes=len(body), error=decision.body.strip(),
+                         answered_by=decision.fault)
+            self._send(decision.status, decision.body.encode(), headers=decision.headers)
+            return
+        status, payload, ctype, extra = recv._handle(self.command, self.path, self._headers_lower(), body)
+        self._send(status, payload, ctype, extra)
+
+
+def decode_query(path: str, body: bytes, content_type: str | None) -> tuple[str, dict[str, str]]:
+    """Path and parameters from the query string and (for POST) a form body."""
+    parts = urlsplit(path)
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if body and (content_type or "").startswith("application/x-www-form-urlencoded"):
+        params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return unquote(parts.path), params
