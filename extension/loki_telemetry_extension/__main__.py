@@ -1,4 +1,8 @@
-"""Entry point: see lifecycle.main."""
+"""Entry point: ``python -m loki_telemetry_extension`` or the layer's launcher."""
 
-def main() -> None:
-    print("[loki-telemetry-extension] placeholder", flush=True)
+from __future__ import annotations
+
+from .lifecycle import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""Parse the environment (names from :mod:`envvars`) once into a frozen ``Config``.
+
+Never raises: each bad value yields a problem message naming the variable, the rule
+and what was found, and the safe default is used instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from . import envvars as ev
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+@dataclass(frozen=True)
+class Config:
+    #: Push URL, or None when no (valid) endpoint is configured: the extension is then a no-op.
+    url: str | None = None
+    batch_size: int = ev.DEFAULT_BATCH_SIZE
+    flush_interval_s: float = ev.DEFAULT_FLUSH_INTERVAL_MS / 1000
+    ship_before_freeze: bool = ev.DEFAULT_SHIP_BEFORE_FREEZE
+    max_buffer_bytes: int = ev.DEFAULT_MAX_BUFFER_BYTES
+    telemetry_types: tuple[str, ...] = ev.DEFAULT_TELEMETRY_TYPES
+    buffer_max_items: int = ev.DEFAULT_BUFFER_MAX_ITEMS
+    buffer_max_bytes: int = ev.DEFAULT_BUFFER_MAX_BYTES
+    buffer_timeout_ms: int = ev.DEFAULT_BUFFER_TIMEOUT_MS
+    #: Static labels as sorted (name, value) pairs, reserved names excluded.
+    labels: tuple[tuple[str, str], ...] = ()
+    tenant_id: str | None = None
+    basic_auth_secret_arn: str | None = None
+    bearer_token_secret_arn: str | None = None
+    max_line_bytes: int = ev.DEFAULT_MAX_LINE_BYTES
+    function_name: str = "unknown"
+    problems: tuple[str, ...] = field(default=(), compare=False)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int, problems: list[str]) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = None
+    if value is None or not lo <= value <= hi:
+        problems.append(f"{name} must be an integer from {lo} to {hi}, got {raw!r}; using {default}")
+        return default
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool, problems: list[str]) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    low = raw.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    problems.append(f"{name} must be true or false, got {raw!r}; using {str(default).lower()}")
+    return default
+
+
+def _is_label_name(name: str) -> bool:
+    """``[a-zA-Z_][a-zA-Z0-9_]*`` without importing ``re`` (init time matters)."""
+    if not name or not (name[0].isascii() and (name[0].isalpha() or name[0] == "_")):
+        return False
+    return all(c.isascii() and (c.isalnum() or c == "_") for c in name)
+
+
+def _labels(env: Mapping[str, str], problems: list[str]) -> tuple[tuple[str, str], ...]:
+    raw = env.get(ev.LOKI_LABELS, "").strip()
+    if not raw:
+        return ()
+    import json
+
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        obj = None
+    if not isinstance(obj, dict):
+        problems.append(f'{ev.LOKI_LABELS} must be a JSON object like {{"env": "prod"}}, got {raw[:100]!r}; '
+                        "ignoring it")
+        return ()
+    out: dict[str, str] = {}
+    budget = ev.MAX_LABELS - len(ev.RESERVED_LABELS)
+    for name, value in obj.items():
+        if not _is_label_name(name) or name.startswith("__"):
+            problems.append(f"{ev.LOKI_LABELS}: label name {name!r} must match {ev.LABEL_NAME_PATTERN} "
+                            "and not start with '__'; skipping it")
+        elif name in ev.RESERVED_LABELS:
+            problems.append(f"{ev.LOKI_LABELS}: label {name!r} is set by the extension itself; skipping it")
+        elif not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            problems.append(f"{ev.LOKI_LABELS}: label {name!r} must have a string value, "
+                            f"got {type(value).__name__}; skipping it")
+        elif str(value) == "":
+            continue  # Loki drops empty labels anyway
+        elif len(out) >= budget:
+            problems.append(f"{ev.LOKI_LABELS}: more than {ev.MAX_LABELS} labels in total "
+                            f"(with {', '.join(ev.RESERVED_LABELS)}); skipping {name!r}")
+        else:
+            out[name] = str(value)
+    return tuple(sorted(out.items()))
+
+
+def _url(env: Mapping[str, str], problems: list[str]) -> str | None:
+    url = env.get(ev.LOKI_URL, "").strip()
+    ip = env.get(ev.LOKI_IP, "").strip()
+    if url and ip:
+        problems.append(f"both {ev.LOKI_URL} and {ev.LOKI_IP} are set; using {ev.LOKI_URL}")
+    if url:
+        scheme, sep, rest = url.partition("://")
+        host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+        if not sep or scheme.lower() not in ("http", "https") or not host or any(c.isspace() for c in url):
+            problems.append(f"{ev.LOKI_URL} must be an http:// or https:// URL with a host, got {url!r}; "
+                            "logs will not be shipped")
+            return None
+        return url if "/" in rest else url + ev.LOKI_PUSH_PATH
+    if ip:
+        if any(c.isspace() or c in "/@?#" for c in ip):
+            problems.append(f"{ev.LOKI_IP} must be a host name or IP address, got {ip!r}; "
+                            "logs will not be shipped")
+            return None
+        host = f"[{ip}]" if ":" in ip and not ip.startswith("[") else ip
+        return f"http://{host}:{ev.LOKI_IP_PORT}{ev.LOKI_PUSH_PATH}"
+    problems.append(f"no Loki endpoint: set {ev.LOKI_URL} (full push URL) or {ev.LOKI_IP}; "
+                    "logs will not be shipped")
+    return None
+
+
+def _types(env: Mapping[str, str], problems: list[str]) -> tuple[str, ...]:
+    raw = env.get(ev.LOKI_TELEMETRY_TYPES)
+    if raw is None or not raw.strip():
+        return ev.DEFAULT_TELEMETRY_TYPES
+    chosen: list[str] = []
+    for part in raw.split(","):
+        t = part.strip().lower()
+        if t in ev.TELEMETRY_TYPES:
+            if t not in chosen:
+                chosen.append(t)
+        elif t:
+            problems.append(f"{ev.LOKI_TELEMETRY_TYPES}: unknown type {part.strip()!r} "
+                            f"(allowed: {', '.join(ev.TELEMETRY_TYPES)}); ignoring it")
+    if not chosen:
+        default = ",".join(ev.DEFAULT_TELEMETRY_TYPES)
+        problems.append(f"{ev.LOKI_TELEMETRY_TYPES} names no known type; using {default}")
+        return ev.DEFAULT_TELEMETRY_TYPES
+    return tuple(chosen)
+
+
+def _arn(env: Mapping[str, str], name: str, problems: list[str]) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    parts = raw.split(":")
+    if len(parts) < 6 or parts[0] != "arn" or parts[2] not in ("secretsmanager", "ssm"):
+        problems.append(f"{name} must be the ARN of a Secrets Manager secret or an SSM parameter, "
+                        f"got {raw[:200]!r}; logs will not be shipped")
+        return ""  # set but unusable: the caller treats "" as fatal misconfiguration
+    return raw
+
+
+def load(env: Mapping[str, str]) -> Config:
+    """Read every variable once; problems are in ``Config.problems`` (caller reports them)."""
+    problems: list[str] = []
+    url = _url(env, problems)
+    basic = _arn(env, ev.LOKI_BASIC_AUTH_SECRET_ARN, problems)
+    bearer = _arn(env, ev.LOKI_BEARER_TOKEN_SECRET_ARN, problems)
+    if basic and bearer:
+        problems.append(f"both {ev.LOKI_BASIC_AUTH_SECRET_ARN} and {ev.LOKI_BEARER_TOKEN_SECRET_ARN} "
+                        "are set; using basic auth")
+        bearer = None
+    if basic == "" or bearer == "":
+        url = None  # pushing without the credentials the user asked for would only earn 401s
+    tenant = env.get(ev.LOKI_TENANT_ID, "").strip() or None
+    if tenant is not None and any(c in tenant for c in "\r\n"):
+        problems.append(f"{ev.LOKI_TENANT_ID} must not contain line breaks; ignoring it")
+        tenant = None
+    return Config(
+        url=url,
+        batch_size=_int(env, ev.DISPATCH_MIN_BATCH_SIZE, ev.DEFAULT_BATCH_SIZE, ev.MIN_BATCH_SIZE,
+                        ev.MAX_BATCH_SIZE, problems),
+        flush_interval_s=_int(env, ev.LOKI_FLUSH_INTERVAL_MS, ev.DEFAULT_FLUSH_INTERVAL_MS,
+                              ev.MIN_FLUSH_INTERVAL_MS, ev.MAX_FLUSH_INTERVAL_MS, problems) / 1000,
+        ship_before_freeze=_bool(env, ev.LOKI_SHIP_BEFORE_FREEZE, ev.DEFAULT_SHIP_BEFORE_FREEZE, problems),
+        max_buffer_bytes=_int(env, ev.LOKI_MAX_BUFFER_BYTES, ev.DEFAULT_MAX_BUFFER_BYTES,
+                              ev.MIN_MAX_BUFFER_BYTES, ev.MAX_MAX_BUFFER_BYTES, problems),
+        telemetry_types=_types(env, problems),
+        buffer_max_items=_int(env, ev.LOKI_BUFFER_MAX_ITEMS, ev.DEFAULT_BUFFER_MAX_ITEMS,
+                              ev.MIN_BUFFER_MAX_ITEMS, ev.MAX_BUFFER_MAX_ITEMS, problems),
+        buffer_max_bytes=_int(env, ev.LOKI_BUFFER_MAX_BYTES, ev.DEFAULT_BUFFER_MAX_BYTES,
+                              ev.MIN_BUFFER_MAX_BYTES, ev.MAX_BUFFER_MAX_BYTES, problems),
+        buffer_timeout_ms=_int(env, ev.LOKI_BUFFER_TIMEOUT_MS, ev.DEFAULT_BUFFER_TIMEOUT_MS,
+                               ev.MIN_BUFFER_TIMEOUT_MS, ev.MAX_BUFFER_TIMEOUT_MS, problems),
+        labels=_labels(env, problems),
+        tenant_id=tenant,
+        basic_auth_secret_arn=basic or None,
+        bearer_token_secret_arn=bearer or None,
+        max_line_bytes=_int(env, ev.LOKI_MAX_LINE_BYTES, ev.DEFAULT_MAX_LINE_BYTES, ev.MIN_MAX_LINE_BYTES,
+                            ev.MAX_MAX_LINE_BYTES, problems),
+        function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", "").strip() or "unknown",
+        problems=tuple(problems),
+    )

@@ -1,0 +1,71 @@
+"""Client for the Lambda Extensions API (register, next, errors)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import http11
+
+API_VERSION = "2020-01-01"
+#: Header carrying the name on register and the id on every later call.
+NAME_HEADER = "Lambda-Extension-Name"
+ID_HEADER = "Lambda-Extension-Identifier"
+ERROR_TYPE_HEADER = "Lambda-Extension-Function-Error-Type"
+#: Only the events that matter to a log shipper; SHUTDOWN is what lets us drain.
+REGISTER_BODY = b'{"events": ["INVOKE", "SHUTDOWN"]}'
+#: register/error calls answer at once; ``next`` blocks until an event and has no timeout.
+CALL_TIMEOUT_S = 5.0
+
+
+class ExtensionsAPIError(OSError):
+    """The Extensions API answered something other than 200."""
+
+
+class ExtensionsAPI:
+    def __init__(self, runtime_api: str) -> None:
+        self._address = http11.split_hostport(runtime_api, 80)
+        self._base = f"/{API_VERSION}/extension"
+        self.extension_id = ""
+
+    def register(self, name: str) -> str:
+        """Register for INVOKE and SHUTDOWN; returns (and keeps) the extension id."""
+        resp = http11.request(
+            self._address,
+            "POST",
+            f"{self._base}/register",
+            headers={NAME_HEADER: name, "Content-Type": "application/json"},
+            body=REGISTER_BODY,
+            timeout=CALL_TIMEOUT_S,
+        )
+        if resp.status != 200 or ID_HEADER.lower() not in resp.headers:
+            raise ExtensionsAPIError(f"register answered {resp.status}: {resp.body[:200]!r}")
+        self.extension_id = resp.headers[ID_HEADER.lower()]
+        return self.extension_id
+
+    def next_event(self) -> dict[str, Any]:
+        """Block until the next INVOKE or SHUTDOWN event."""
+        import json
+
+        resp = http11.request(
+            self._address, "GET", f"{self._base}/event/next", headers={ID_HEADER: self.extension_id}
+        )
+        if resp.status != 200:
+            raise ExtensionsAPIError(f"next answered {resp.status}: {resp.body[:200]!r}")
+        event = json.loads(resp.body)
+        if not isinstance(event, dict):
+            raise ExtensionsAPIError(f"next returned a non-object event: {resp.body[:200]!r}")
+        return event
+
+    def report_error(self, phase: str, error_type: str, message: str) -> None:
+        """POST /init/error or /exit/error; after it the extension must exit."""
+        import json
+
+        body = json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+        http11.request(
+            self._address,
+            "POST",
+            f"{self._base}/{phase}/error",
+            headers={ID_HEADER: self.extension_id, ERROR_TYPE_HEADER: error_type},
+            body=body,
+            timeout=CALL_TIMEOUT_S,
+        )

@@ -1,0 +1,264 @@
+"""Telemetry API deliveries → Loki entries.
+
+An entry is a plain tuple ``(stream, ts_ns, line, metadata)`` (tuples, not objects:
+this runs for every log line). ``stream`` is one of the ``STREAM_*`` indexes; the
+dispatcher maps it to a label set. ``metadata`` holds request id and level for
+Loki's structured metadata, or None.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .batch import split_line
+from .diag import MARKER
+
+STREAM_FUNCTION = 0
+STREAM_PLATFORM = 1
+STREAM_EXTENSION = 2
+#: The ``type`` label value of each stream (None: the function's own output has no type label).
+STREAM_TYPES: tuple[str | None, ...] = (None, "platform", "extension")
+
+Metadata = dict[str, str]
+Entry = tuple[int, int, str, "Metadata | None"]
+
+_REPORT_METRICS = (
+    ("durationMs", "Duration", "ms"),
+    ("billedDurationMs", "Billed Duration", "ms"),
+    ("memorySizeMB", "Memory Size", "MB"),
+    ("maxMemoryUsedMB", "Max Memory Used", "MB"),
+    ("initDurationMs", "Init Duration", "ms"),
+    ("restoreDurationMs", "Restore Duration", "ms"),
+)
+_LEVELS = frozenset(("TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL", "CRITICAL"))
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 (Howard Hinnant's algorithm; avoids importing datetime)."""
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def iso_to_ns(value: object) -> int | None:
+    """``YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)`` → ns since the epoch, None if not that shape."""
+    if not isinstance(value, str) or len(value) < 19:
+        return None
+    s = value
+    try:
+        if s[4] != "-" or s[7] != "-" or s[10] not in "Tt " or s[13] != ":" or s[16] != ":":
+            return None
+        year, month, day = int(s[0:4]), int(s[5:7]), int(s[8:10])
+        hour, minute, sec = int(s[11:13]), int(s[14:16]), int(s[17:19])
+        if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and sec < 61):
+            return None
+        i = 19
+        frac_ns = 0
+        if i < len(s) and s[i] in ".,":
+            j = i + 1
+            while j < len(s) and s[j].isdigit():
+                j += 1
+            digits = s[i + 1 : j]
+            if not digits:
+                return None
+            frac_ns = int((digits + "000000000")[:9])
+            i = j
+        offset_s = 0
+        rest = s[i:]
+        if rest in ("Z", "z", ""):
+            pass
+        elif len(rest) in (5, 6) and rest[0] in "+-":
+            hh, mm = int(rest[1:3]), int(rest[-2:])
+            offset_s = (hh * 3600 + mm * 60) * (1 if rest[0] == "+" else -1)
+        else:
+            return None
+    except ValueError:
+        return None
+    secs = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + sec - offset_s
+    return secs * 1_000_000_000 + frac_ns
+
+
+def _text_level_and_request(line: str) -> tuple[str | None, str | None]:
+    """Level and request id of the Python runtime's text format ``[LEVEL]\\t<time>\\t<rid>\\t…``."""
+    if not line.startswith("["):
+        return None, None
+    end = line.find("]", 1, 12)
+    if end < 0:
+        return None, None
+    level = line[1:end].upper()
+    if level not in _LEVELS:
+        return None, None
+    rid = None
+    if line.startswith("\t", end + 1):
+        parts = line.split("\t", 4)
+        if len(parts) >= 4 and 8 <= len(parts[2]) <= 64 and " " not in parts[2]:
+            rid = parts[2]
+    return level, rid
+
+
+def _ms(metrics: dict[str, Any], key: str) -> str | None:
+    v = metrics.get(key)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return f"{v:.2f}"
+    return None
+
+
+def render_platform(kind: str, record: Any) -> str:
+    """A readable line in the spirit of CloudWatch's START/END/REPORT lines."""
+    import json
+
+    r: dict[str, Any] = record if isinstance(record, dict) else {}
+    m = r.get("metrics")
+    metrics: dict[str, Any] = m if isinstance(m, dict) else {}
+    rid = r.get("requestId")
+    if kind == "platform.start":
+        v = f" Version: {r['version']}" if "version" in r else ""
+        return f"START RequestId: {rid}{v}"
+    if kind == "platform.runtimeDone":
+        parts = [f"END RequestId: {rid}", f"Status: {r.get('status')}"]
+        if (d := _ms(metrics, "durationMs")) is not None:
+            parts.append(f"Duration: {d} ms")
+        if "producedBytes" in metrics:
+            parts.append(f"Produced Bytes: {metrics['producedBytes']}")
+        if r.get("errorType"):
+            parts.append(f"Error Type: {r['errorType']}")
+        return "\t".join(parts)
+    if kind == "platform.report":
+        parts = [f"REPORT RequestId: {rid}"]
+        for key, label, unit in _REPORT_METRICS:
+            if key in metrics:
+                v = metrics[key]
+                parts.append(f"{label}: {_ms(metrics, key) if unit == 'ms' else v} {unit}")
+        parts.append(f"Status: {r.get('status')}")
+        if r.get("errorType"):
+            parts.append(f"Error Type: {r['errorType']}")
+        return "\t".join(parts)
+    if kind == "platform.initStart":
+        return (f"INIT_START Runtime Version: {r.get('runtimeVersion')}\tPhase: {r.get('phase')}"
+                f"\tType: {r.get('initializationType')}")
+    if kind == "platform.initRuntimeDone":
+        err = f"\tError Type: {r['errorType']}" if r.get("errorType") else ""
+        return f"INIT_RUNTIME_DONE Status: {r.get('status')}\tPhase: {r.get('phase')}{err}"
+    if kind == "platform.initReport":
+        return f"INIT_REPORT Init Duration: {_ms(metrics, 'durationMs')} ms\tPhase: {r.get('phase')}" + (
+            f"\tStatus: {r['status']}" if "status" in r else "")
+    if kind == "platform.logsDropped":
+        return (f"LOGS_DROPPED Dropped Records: {r.get('droppedRecords')}\tDropped Bytes: "
+                f"{r.get('droppedBytes')}\tReason: {r.get('reason')}")
+    body = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+    return f"{kind.replace('platform.', '').upper()} {body}"
+
+
+class Converted:
+    """What one delivery yielded, besides entries: signals the lifecycle needs."""
+
+    __slots__ = ("entries", "lambda_dropped_records", "runtime_done")
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self.runtime_done: list[str] = []
+        self.lambda_dropped_records = 0
+
+
+class RecordConverter:
+    """Stateful only in the request id it has seen start (to tag ``print`` lines)."""
+
+    def __init__(self, *, ship_platform: bool, ship_extension: bool, max_line_bytes: int) -> None:
+        self.ship_platform = ship_platform
+        self.ship_extension = ship_extension
+        self.max_line_bytes = max_line_bytes
+        self.current_request_id: str | None = None
+
+    def convert(self, body: bytes) -> Converted:
+        """Never raises: a malformed delivery or record is skipped (``bad`` is not counted as loss)."""
+        import json
+
+        out = Converted()
+        try:
+            items = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return out
+        if not isinstance(items, list):
+            return out
+        for item in items:
+            try:
+                self._one(item, out)
+            except Exception:
+                continue
+        return out
+
+    def _add(self, out: Converted, stream: int, ts: int, line: str, meta: Metadata | None) -> None:
+        # Fast path: a line of n chars is at most 4n bytes in UTF-8.
+        limit = self.max_line_bytes
+        if len(line) * 4 <= limit or len(line.encode("utf-8", "surrogatepass")) <= limit:
+            out.entries.append((stream, ts, line, meta))
+            return
+        for i, part in enumerate(split_line(line, self.max_line_bytes)):
+            out.entries.append((stream, ts + i, part, meta))
+
+    def _one(self, item: Any, out: Converted) -> None:
+        if not isinstance(item, dict):
+            return
+        kind = item.get("type")
+        record = item.get("record")
+        ts = iso_to_ns(item.get("time"))
+        if ts is None:
+            ts = time.time_ns()
+        if kind == "function" or kind == "extension":
+            stream = STREAM_FUNCTION if kind == "function" else STREAM_EXTENSION
+            if stream == STREAM_EXTENSION and not self.ship_extension:
+                return
+            meta: Metadata = {}
+            if isinstance(record, str):
+                line = record[:-1] if record.endswith("\n") else record
+                if line.endswith("\r"):
+                    line = line[:-1]
+                if stream == STREAM_EXTENSION and line.lstrip().startswith(MARKER):
+                    return  # our own diagnostics: never ship them back (feedback loop)
+                level, rid = _text_level_and_request(line)
+                if level:
+                    meta["level"] = level
+            elif isinstance(record, dict):
+                import json
+
+                msg = record.get("message")
+                if stream == STREAM_EXTENSION and isinstance(msg, str) and msg.lstrip().startswith(MARKER):
+                    return
+                line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+                level = record.get("level")
+                if isinstance(level, str) and level:
+                    meta["level"] = level.upper()
+                r = record.get("requestId")
+                rid = r if isinstance(r, str) and r else None
+            elif record is None:
+                return
+            else:
+                import json
+
+                line = json.dumps(record, ensure_ascii=False, default=str)
+                rid = None
+            rid = rid or (self.current_request_id if stream == STREAM_FUNCTION else None)
+            if rid:
+                meta["request_id"] = rid
+            self._add(out, stream, ts, line, meta or None)
+            return
+        if not isinstance(kind, str) or not kind.startswith("platform."):
+            return
+        rec: dict[str, Any] = record if isinstance(record, dict) else {}
+        rid_obj = rec.get("requestId")
+        prid = rid_obj if isinstance(rid_obj, str) else None
+        if kind == "platform.start" and prid:
+            self.current_request_id = prid
+        elif kind == "platform.runtimeDone" and prid:
+            out.runtime_done.append(prid)
+        elif kind == "platform.logsDropped":
+            n = rec.get("droppedRecords")
+            if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+                out.lambda_dropped_records += n
+        if self.ship_platform:
+            meta_p = {"request_id": prid} if prid else None
+            self._add(out, STREAM_PLATFORM, ts, render_platform(kind, record), meta_p)
