@@ -1,0 +1,656 @@
+"""One execution environment: its processes, the API state they talk to, and its
+lifecycle (init → invoke* → shutdown). A reset (timeout, crash) ends the environment;
+the facade then starts a new one, as Lambda does.
+
+Every piece of shared state is guarded by ``self.cond``; the HTTP handler threads
+block on it in ``next`` calls, the caller's thread drives the lifecycle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import _records
+from ._procs import ManagedProcess, max_rss_mb
+from ._results import InitResult, InvokeResult, LambdaInitError, ShutdownResult
+from ._subscription import SubscriptionError
+from ._subscription import parse as parse_subscription
+from ._telemetry import TelemetryHub
+
+#: Extensions get the function's environment minus these (protocols.md §1).
+WITHHELD_FROM_EXTENSIONS = (
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "_HANDLER",
+    "LAMBDA_TASK_ROOT",
+    "_X_AMZN_TRACE_ID",
+)
+#: How long after the runtime's response its last output may still sit in a pipe.
+OUTPUT_DRAIN_S = 2.0
+#: Give an in-flight telemetry POST this long to finish before freezing.
+FREEZE_INFLIGHT_WAIT_S = 1.0
+
+Reply = tuple[int, dict[str, str], bytes]
+
+
+def _json_reply(status: int, doc: Any, headers: dict[str, str] | None = None) -> Reply:
+    return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(doc).encode()
+
+
+def _error_reply(status: int, error_type: str, message: str) -> Reply:
+    return _json_reply(status, {"errorType": error_type, "errorMessage": message})
+
+
+@dataclass
+class _Extension:
+    id: str
+    name: str
+    events: tuple[str, ...]
+    internal: bool
+    queue: deque[dict[str, Any]] = field(default_factory=deque)
+    waiting: bool = False
+    next_calls: int = 0
+    last_next_at: float = 0.0
+    error_type: str | None = None
+
+
+@dataclass
+class _Invocation:
+    request_id: str
+    body: bytes
+    deadline_ms: int
+    arn: str
+    trace_id: str
+    started_at: float
+    response: bytes | None = None
+    error: dict[str, Any] | None = None
+    done_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything an environment needs, resolved by the facade."""
+
+    handler: str
+    code_dir: Path
+    opt_dir: Path
+    function_name: str
+    memory_mb: int
+    timeout_s: float
+    region: str
+    account_id: str
+    log_format: str
+    runtime_argv: tuple[str, ...]
+    runtime_env: Mapping[str, str]
+    extension_env: Mapping[str, str]
+    extension_paths: tuple[Path, ...]
+    init_timeout_s: float
+    shutdown_timeout_s: float
+    runtime_shutdown_s: float
+    runtime_version: str
+
+
+class Environment:
+    def __init__(self, config: Config, hub: TelemetryHub, on_event: Callable[[str, str], None]) -> None:
+        self.cfg = config
+        self.hub = hub
+        self._on_event = on_event  # lifecycle trace for tests: (what, who)
+        self.cond = threading.Condition()
+        self.phase = "init"  # init → ready ⇄ invoke → shutdown → dead
+        self.extensions: dict[str, _Extension] = {}
+        self.processes: dict[str, ManagedProcess] = {}
+        self.runtime: ManagedProcess | None = None
+        self.runtime_waiting = False
+        self.runtime_next_calls = 0
+        self.runtime_queue: deque[_Invocation] = deque()
+        self.current: _Invocation | None = None
+        self.init_error: tuple[str, str] | None = None
+        self.exits: list[tuple[str, int]] = []
+        self.crashes: list[tuple[str, int]] = []
+        self.init_duration_ms: float | None = None
+        self._report_init = True
+        self.frozen = False
+        self.arn = f"arn:aws:lambda:{config.region}:{config.account_id}:function:{config.function_name}"
+        self.external_names = {p.name for p in config.extension_paths}
+
+    # ------------------------------------------------------------------ output sinks
+    def _function_line(self, line: str, epoch_s: float) -> None:
+        if self.cfg.log_format == "JSON":
+            self.hub.emit("function", _records.json_log_record(line, epoch_s), epoch_s)
+        else:
+            self.hub.emit("function", line, epoch_s)
+
+    def _function_frame(self, msg: str, _frame_type: int, epoch_s: float) -> None:
+        # One frame = one logging call, however many lines it spans.
+        if self.cfg.log_format == "JSON":
+            self.hub.emit("function", _records.json_log_record(msg, epoch_s), epoch_s)
+        else:
+            self.hub.emit("function", msg, epoch_s)
+
+    def _extension_line(self, line: str, epoch_s: float) -> None:
+        if self.cfg.log_format == "JSON":
+            self.hub.emit("extension", _records.json_log_record(line, epoch_s), epoch_s)
+        else:
+            self.hub.emit("extension", line, epoch_s)
+
+    def _process_exited(self, proc: ManagedProcess, rc: int) -> None:
+        with self.cond:
+            self.exits.append((proc.name, rc))
+            if self.phase not in ("shutdown", "dead"):
+                # Exiting before SHUTDOWN, even with 0, is Extension.Crash / Runtime.ExitError.
+                self.crashes.append((proc.name, rc))
+            self.cond.notify_all()
+        self._on_event("exit", proc.name)
+
+    # ------------------------------------------------------------------ Extensions API
+    def register(self, name: str | None, body: bytes) -> Reply:
+        if not name:
+            return _error_reply(403, "Extension.MissingHeader", "Lambda-Extension-Name header is required")
+        try:
+            doc = json.loads(body or b"{}")
+            events = doc.get("events", []) if isinstance(doc, dict) else None
+        except ValueError:
+            events = None
+        if not isinstance(events, list) or any(e not in ("INVOKE", "SHUTDOWN") for e in events):
+            return _error_reply(
+                403, "Extension.InvalidEventType", f"events must be INVOKE and/or SHUTDOWN: {body!r}"
+            )
+        internal = name not in self.external_names
+        with self.cond:
+            if self.phase != "init":
+                return _error_reply(403, "Extension.RegistrationClosed", "registration is closed after init")
+            if internal and "SHUTDOWN" in events:
+                return _error_reply(
+                    403,
+                    "Extension.InvalidEventType",
+                    f"{name!r} is not a file in /opt/extensions: an internal "
+                    "extension cannot register for SHUTDOWN",
+                )
+            if any(e.name == name for e in self.extensions.values()):
+                return _error_reply(403, "Extension.AlreadyRegistered", f"{name!r} is already registered")
+            ext = _Extension(id=str(uuid.uuid4()), name=name, events=tuple(events), internal=internal)
+            self.extensions[ext.id] = ext
+            self.cond.notify_all()
+        self.hub.emit("platform.extension", _records.extension(name, list(events)))
+        self._on_event("register", name)
+        return _json_reply(
+            200,
+            {
+                "functionName": self.cfg.function_name,
+                "functionVersion": _records.FUNCTION_VERSION,
+                "handler": self.cfg.handler,
+            },
+            {"Lambda-Extension-Identifier": ext.id},
+        )
+
+    def _lookup(self, ext_id: str | None) -> _Extension | Reply:
+        if not ext_id:
+            return _error_reply(
+                403, "Extension.MissingHeader", "Lambda-Extension-Identifier header is required"
+            )
+        ext = self.extensions.get(ext_id)
+        if ext is None:
+            return _error_reply(403, "Extension.UnknownExtensionIdentifier", f"Unknown extension {ext_id}")
+        return ext
+
+    def extension_next(self, ext_id: str | None) -> Reply | None:
+        """Blocks until the extension's next event; None when the environment ends first."""
+        with self.cond:
+            ext = self._lookup(ext_id)
+            if not isinstance(ext, _Extension):
+                return ext
+            ext.waiting = True
+            ext.next_calls += 1
+            ext.last_next_at = time.monotonic()
+            self.cond.notify_all()
+            self._on_event("next", ext.name)
+            while not ext.queue and self.phase != "dead":
+                self.cond.wait()
+            ext.waiting = False
+            if not ext.queue:
+                return None
+            evt = ext.queue.popleft()
+        return _json_reply(200, evt, {"Lambda-Extension-Event-Identifier": str(uuid.uuid4())})
+
+    def extension_error(self, ext_id: str | None, kind: str, error_type: str | None) -> Reply:
+        with self.cond:
+            ext = self._lookup(ext_id)
+            if not isinstance(ext, _Extension):
+                return ext
+            ext.error_type = error_type or "Extension.Unknown"
+            if kind == "init" and self.phase == "init":
+                self.init_error = (ext.error_type, f"extension {ext.name} reported an init error")
+            self.cond.notify_all()
+        self._on_event(f"{kind}_error", ext.name)
+        return _json_reply(202, {"status": "OK"})
+
+    # ------------------------------------------------------------------ Telemetry API
+    def subscribe(self, ext_id: str | None, body: bytes) -> Reply:
+        with self.cond:
+            ext = self._lookup(ext_id)
+            if not isinstance(ext, _Extension):
+                return ext
+            if self.phase != "init":
+                return _error_reply(
+                    403, "Telemetry.SubscriptionClosed", "Telemetry API subscription is closed"
+                )
+        try:
+            sub = parse_subscription(body)
+        except SubscriptionError as exc:
+            return _error_reply(400, "ValidationError", str(exc))
+        self.hub.subscribe(ext.name, sub)
+        self.hub.emit(
+            "platform.telemetrySubscription", _records.telemetry_subscription(ext.name, list(sub.types))
+        )
+        self._on_event("subscribe", ext.name)
+        return 200, {"Content-Type": "application/json"}, b'"OK"'
+
+    # ------------------------------------------------------------------ Runtime API
+    def runtime_next(self) -> Reply | None:
+        with self.cond:
+            self.runtime_waiting = True
+            self.runtime_next_calls += 1
+            self.cond.notify_all()
+            self._on_event("next", "runtime")
+            while not self.runtime_queue and self.phase != "dead":
+                self.cond.wait()
+            self.runtime_waiting = False
+            if not self.runtime_queue:
+                return None
+            inv = self.runtime_queue.popleft()
+            self.current = inv
+        return (
+            200,
+            {
+                "Content-Type": "application/json",
+                "Lambda-Runtime-Aws-Request-Id": inv.request_id,
+                "Lambda-Runtime-Deadline-Ms": str(inv.deadline_ms),
+                "Lambda-Runtime-Invoked-Function-Arn": inv.arn,
+                "Lambda-Runtime-Trace-Id": inv.trace_id,
+            },
+            inv.body,
+        )
+
+    def runtime_result(self, request_id: str, body: bytes, error_type: str | None, is_error: bool) -> Reply:
+        with self.cond:
+            inv = self.current
+            if inv is None or inv.request_id != request_id or inv.done_at is not None:
+                return _error_reply(400, "InvalidRequestID", f"unknown or finished request {request_id}")
+            if is_error:
+                try:
+                    err = json.loads(body or b"{}")
+                except ValueError:
+                    err = {"errorMessage": body.decode("utf-8", "replace")}
+                if not isinstance(err, dict):
+                    err = {"errorMessage": err}
+                err.setdefault("errorType", error_type or "Unhandled")
+                inv.error = err
+            else:
+                inv.response = body
+            inv.done_at = time.monotonic()
+            self.cond.notify_all()
+        self._on_event("error" if is_error else "response", "runtime")
+        return _json_reply(202, {"status": "OK"})
+
+    def runtime_init_error(self, body: bytes, error_type: str | None) -> Reply:
+        with self.cond:
+            if self.phase == "init":
+                self.init_error = (error_type or "Runtime.Unknown", body.decode("utf-8", "replace"))
+                self.cond.notify_all()
+        self._on_event("init_error", "runtime")
+        return _json_reply(202, {"status": "OK"})
+
+    # ------------------------------------------------------------------ lifecycle helpers
+    def _all_processes(self) -> list[ManagedProcess]:
+        procs = list(self.processes.values())
+        if self.runtime is not None:
+            procs.append(self.runtime)
+        return procs
+
+    def _freeze(self) -> None:
+        self.hub.freeze(FREEZE_INFLIGHT_WAIT_S)
+        procs = [p for p in self._all_processes() if p.alive]
+        for p in procs:
+            p.freeze()
+        for p in procs:
+            p.wait_stopped(1.0)
+        self.frozen = True
+        self._on_event("freeze", "sandbox")
+
+    def _thaw(self) -> None:
+        for p in self._all_processes():
+            p.thaw()
+        self.frozen = False
+        self.hub.thaw()
+        self._on_event("thaw", "sandbox")
+
+    def _wait(self, predicate: Callable[[], bool], deadline: float) -> bool:
+        """Wait on cond (held by caller) until predicate or the monotonic deadline."""
+        while not predicate():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return predicate()
+            self.cond.wait(left)
+        return True
+
+    def _external(self) -> list[_Extension]:
+        return [e for e in self.extensions.values() if not e.internal]
+
+    def stderr_by_process(self) -> dict[str, list[str]]:
+        return {p.name: list(p.stderr_lines) for p in self._all_processes()}
+
+    # ------------------------------------------------------------------ init
+    def init(self) -> InitResult:
+        cfg = self.cfg
+        t0 = time.monotonic()
+        deadline = t0 + cfg.init_timeout_s
+        self.hub.emit("platform.initStart", _records.init_start(cfg.function_name, cfg.runtime_version))
+        # Extension init: start every external extension and wait for all to register.
+        for path in cfg.extension_paths:
+            self.processes[path.name] = ManagedProcess(
+                path.name,
+                [str(path)],
+                env=cfg.extension_env,
+                cwd="/",
+                on_line=self._extension_line,
+                on_exit=self._process_exited,
+            )
+        with self.cond:
+            ok = self._wait(
+                lambda: (
+                    self.init_error is not None
+                    or bool(self.crashes)
+                    or {e.name for e in self._external()} >= self.external_names
+                ),
+                deadline,
+            )
+        failure = self._init_failure(ok, "extensions did not all register")
+        if failure is None:
+            # Runtime init: start the runtime; init ends when it and every extension wait in next.
+            self.runtime = ManagedProcess(
+                "runtime",
+                cfg.runtime_argv,
+                env=cfg.runtime_env,
+                cwd=cfg.code_dir,
+                on_line=self._function_line,
+                on_exit=self._process_exited,
+                telemetry_fd_sink=self._function_frame,
+            )
+            with self.cond:
+                ok = self._wait(
+                    lambda: (
+                        self.init_error is not None
+                        or bool(self.crashes)
+                        or (self.runtime_waiting and all(e.waiting for e in self.extensions.values()))
+                    ),
+                    deadline,
+                )
+            failure = self._init_failure(ok, "runtime and extensions were not ready")
+        duration_ms = (time.monotonic() - t0) * 1000
+        self.init_duration_ms = duration_ms
+        if self.runtime is not None:
+            self.runtime.drained(OUTPUT_DRAIN_S)
+        status = (
+            "success" if failure is None else ("timeout" if failure[0] == "Sandbox.Timedout" else "error")
+        )
+        err_type = failure[0] if failure else None
+        self.hub.emit("platform.initRuntimeDone", _records.init_runtime_done(status, err_type))
+        self.hub.emit("platform.initReport", _records.init_report(status, duration_ms, err_type))
+        if failure is not None:
+            stderr = self.stderr_by_process()
+            self.kill_all()
+            raise LambdaInitError(failure[0], failure[1], stderr)
+        with self.cond:
+            self.phase = "ready"
+        self.hub.end_init()
+        self._freeze()
+        assert self.runtime is not None
+        return InitResult(
+            duration_ms=duration_ms,
+            extensions=tuple(e.name for e in self._external()),
+            extension_pids={n: p.pid for n, p in self.processes.items()},
+            runtime_pid=self.runtime.pid,
+        )
+
+    def _init_failure(self, ok: bool, what: str) -> tuple[str, str] | None:
+        with self.cond:
+            if self.init_error is not None:
+                return self.init_error
+            if self.crashes:
+                name, rc = self.crashes[0]
+                kind = "Runtime.ExitError" if name == "runtime" else "Extension.Crash"
+                return kind, f"{name} exited with code {rc} during init"
+            if not ok:
+                return "Sandbox.Timedout", f"init exceeded {self.cfg.init_timeout_s:g} s: {what}"
+        return None
+
+    # ------------------------------------------------------------------ invoke
+    def invoke(self, payload: bytes, timeout_s: float) -> InvokeResult:
+        with self.cond:
+            if self.phase != "ready":
+                raise RuntimeError(f"cannot invoke in phase {self.phase}")
+            self.phase = "invoke"
+        request_id = str(uuid.uuid4())
+        now_ms = int(time.time() * 1000)
+        inv = _Invocation(
+            request_id=request_id,
+            body=payload,
+            deadline_ms=now_ms + int(timeout_s * 1000),
+            arn=self.arn,
+            trace_id=(
+                f"Root=1-{now_ms // 1000:08x}-{secrets.token_hex(12)};"
+                f"Parent={secrets.token_hex(8)};Sampled=0"
+            ),
+            started_at=0.0,
+        )
+        self._thaw()
+        inv.started_at = time.monotonic()
+        deadline = inv.started_at + timeout_s
+        self.hub.emit("platform.start", _records.start(request_id))
+        invoke_event = {
+            "eventType": "INVOKE",
+            "deadlineMs": inv.deadline_ms,
+            "requestId": request_id,
+            "invokedFunctionArn": self.arn,
+            "tracing": {"type": "X-Amzn-Trace-Id", "value": inv.trace_id},
+        }
+        with self.cond:
+            crashes_before = len(self.crashes)
+            receivers = [e for e in self.extensions.values() if "INVOKE" in e.events]
+            for ext in receivers:
+                ext.queue.append(dict(invoke_event))
+            self.runtime_queue.append(inv)
+            self.cond.notify_all()
+            self._wait(lambda: inv.done_at is not None or len(self.crashes) > crashes_before, deadline)
+            done_at = inv.done_at
+        status = "success"
+        error: dict[str, Any] | None = None
+        reset: str | None = None
+        if done_at is None:
+            done_at = time.monotonic()
+            with self.cond:
+                crashed = self.crashes[crashes_before:]
+            if crashed:
+                status, reset = "failure", "failure"
+                runtime_dead = any(n == "runtime" for n, _ in crashed)
+                etype = "Runtime.ExitError" if runtime_dead else "Extension.Crash"
+                error = {
+                    "errorType": etype,
+                    "errorMessage": f"{crashed[0][0]} exited with code {crashed[0][1]}",
+                }
+            else:
+                status, reset = "timeout", "timeout"
+                error = {
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": f"{request_id} Task timed out after {timeout_s:.2f} seconds",
+                }
+        elif inv.error is not None:
+            status, error = "error", inv.error
+        duration_ms = (done_at - inv.started_at) * 1000
+        if self.runtime is not None and status in ("success", "error"):
+            # Every line the handler wrote precedes runtimeDone in the stream, as in Lambda.
+            self.runtime.drained(OUTPUT_DRAIN_S)
+        produced = len(inv.response or b"")
+        self.hub.emit(
+            "platform.runtimeDone",
+            _records.runtime_done(
+                request_id, status, duration_ms, produced, error["errorType"] if error else None
+            ),
+        )
+        post_runtime_ms = 0.0
+        if reset is None:
+            # The invoke ends when the runtime and every extension wait in next again.
+            with self.cond:
+                ok = self._wait(
+                    lambda: (
+                        len(self.crashes) > crashes_before
+                        or (
+                            self.runtime_waiting
+                            and all(e.waiting and not e.queue for e in self.extensions.values())
+                        )
+                    ),
+                    deadline,
+                )
+                crashed = self.crashes[crashes_before:]
+                last_next = max((e.last_next_at for e in receivers), default=done_at)
+            if crashed:
+                status, reset = "failure", "failure"
+                error = {
+                    "errorType": "Extension.Crash",
+                    "errorMessage": f"{crashed[0][0]} exited with code {crashed[0][1]}",
+                }
+            elif not ok:
+                status, reset = "timeout", "timeout"
+                error = error or {
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": f"{request_id} Task timed out after {timeout_s:.2f} seconds",
+                }
+            else:
+                post_runtime_ms = max(0.0, (last_next - done_at) * 1000)
+        total_ms = (time.monotonic() - inv.started_at) * 1000
+        memory_used = sum(max_rss_mb(p.pid) for p in self._all_processes() if p.alive)
+        self.hub.emit(
+            "platform.report",
+            _records.report(
+                request_id,
+                status,
+                total_ms,
+                self.cfg.memory_mb,
+                memory_used,
+                self.init_duration_ms if self._report_init else None,
+                error["errorType"] if error and status != "success" else None,
+            ),
+        )
+        self._report_init = False
+        with self.cond:
+            if self.phase == "invoke":
+                self.phase = "ready"
+            crashed_all = tuple(c for c in self.crashes[crashes_before:] if c[0] != "runtime")
+        if reset is None:
+            self._freeze()
+        payload_out: Any = None
+        if inv.response is not None and status == "success":
+            try:
+                payload_out = json.loads(inv.response)
+            except ValueError:
+                payload_out = inv.response.decode("utf-8", "replace")
+        return InvokeResult(
+            request_id=request_id,
+            payload=payload_out,
+            error=error if status != "success" else None,
+            status=status,
+            duration_ms=duration_ms,
+            post_runtime_ms=post_runtime_ms,
+            total_ms=total_ms,
+            reset_reason=reset,
+            crashed_extensions=crashed_all,
+        )
+
+    # ------------------------------------------------------------------ shutdown
+    def shutdown(self, reason: str) -> ShutdownResult:
+        cfg = self.cfg
+        t0 = time.monotonic()
+        with self.cond:
+            if self.phase == "dead":
+                raise RuntimeError("environment already shut down")
+            self.phase = "shutdown"
+        self._thaw()
+        deadline_ms = int(time.time() * 1000 + cfg.shutdown_timeout_s * 1000)
+        deadline = t0 + cfg.shutdown_timeout_s
+        with self.cond:
+            receivers = {e.name for e in self._external() if "SHUTDOWN" in e.events}
+            for ext in self._external():
+                if ext.name in receivers:
+                    ext.queue.append(
+                        {"eventType": "SHUTDOWN", "deadlineMs": deadline_ms, "shutdownReason": reason}
+                    )
+            self.cond.notify_all()
+        self._on_event("shutdown", reason)
+        # The runtime gets SIGTERM and a short grace period, then SIGKILL.
+        if self.runtime is not None and self.runtime.alive:
+            self.runtime.signal_group(signal.SIGTERM)
+            if not self.runtime.exited.wait(cfg.runtime_shutdown_s):
+                self.runtime.kill()
+        # Extensions that did not ask for SHUTDOWN cannot know to exit: kill them now.
+        for name, proc in self.processes.items():
+            if name not in receivers and proc.alive:
+                proc.kill()
+        for name in receivers:
+            waited = self.processes.get(name)
+            if waited is not None:
+                waited.exited.wait(max(0.0, deadline - time.monotonic()))
+        killed = tuple(n for n in sorted(receivers) if n in self.processes and self.processes[n].alive)
+        self.kill_all()
+        return self._finish(reason, t0, deadline_ms, receivers, killed)
+
+    def _finish(
+        self, reason: str, t0: float, deadline_ms: int, receivers: set[str], killed: tuple[str, ...]
+    ) -> ShutdownResult:
+        procs = self._all_processes()
+        for p in procs:
+            p.exited.wait(2.0)
+            p.join_output(1.0)
+        before = self.hub.stats.undelivered_records
+        self.hub.close()
+        exited_by_themselves = tuple(n for n in sorted(receivers) if n not in killed and n in self.processes)
+        return ShutdownResult(
+            reason=reason,
+            duration_ms=(time.monotonic() - t0) * 1000,
+            exit_codes={p.name: p.returncode for p in procs},
+            exited_by_themselves=exited_by_themselves,
+            killed=killed,
+            undelivered_records=self.hub.stats.undelivered_records - before,
+            deadline_ms=deadline_ms,
+        )
+
+    def kill_all(self) -> None:
+        """SIGKILL every process group and release every blocked API call."""
+        for p in self._all_processes():
+            p.kill()
+        with self.cond:
+            self.phase = "dead"
+            self.cond.notify_all()
+
+    def close(self) -> None:
+        """Last-resort cleanup (used by __exit__ and on errors): nothing may leak."""
+        self.kill_all()
+        for p in self._all_processes():
+            p.exited.wait(2.0)
+        self.hub.close()
+
+
+def extension_environment(runtime_env: Mapping[str, str], path_prefix: str) -> dict[str, str]:
+    env = {k: v for k, v in runtime_env.items() if k not in WITHHELD_FROM_EXTENSIONS}
+    env["PATH"] = path_prefix + os.pathsep + runtime_env.get("PATH", "")
+    return env

@@ -1,0 +1,128 @@
+"""Telemetry API record shapes (schema 2022-12-13): timestamps and platform events."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+#: Lambda reports the platform version of the function as "$LATEST" unless published.
+FUNCTION_VERSION = "$LATEST"
+#: Reason text of platform.logsDropped (Lambda documents the fields, not the wording).
+LOGS_DROPPED_REASON = "Consumer seems to have fallen behind as it has not acknowledged receipt of logs."
+
+
+def iso_time(epoch_s: float | None = None) -> str:
+    """ISO 8601 UTC with milliseconds, as Lambda stamps every telemetry event."""
+    moment = datetime.fromtimestamp(time.time() if epoch_s is None else epoch_s, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def event(type_: str, record: Any, epoch_s: float | None = None) -> dict[str, Any]:
+    """One element of a delivered JSON array."""
+    return {"time": iso_time(epoch_s), "type": type_, "record": record}
+
+
+def event_size(evt: dict[str, Any]) -> int:
+    """Bytes the event takes in a delivery body (what maxBytes counts)."""
+    return len(json.dumps(evt, separators=(",", ":")).encode())
+
+
+def json_log_record(line: str, epoch_s: float, level: str = "INFO") -> Any:
+    """A function/extension line under the JSON log format.
+
+    Lambda passes a line that already is a JSON object through as an object and wraps
+    anything else as ``{timestamp, level, message}``.
+    """
+    stripped = line.strip()
+    if stripped.startswith("{"):
+        try:
+            parsed = json.loads(stripped)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            return parsed
+    return {"timestamp": iso_time(epoch_s), "level": level, "message": line.rstrip("\n")}
+
+
+def init_start(function_name: str, runtime_version: str) -> dict[str, Any]:
+    return {
+        "initializationType": "on-demand",
+        "phase": "init",
+        "runtimeVersion": runtime_version,
+        "functionName": function_name,
+        "functionVersion": FUNCTION_VERSION,
+    }
+
+
+def init_runtime_done(status: str, error_type: str | None = None) -> dict[str, Any]:
+    rec: dict[str, Any] = {"initializationType": "on-demand", "phase": "init", "status": status}
+    if error_type:
+        rec["errorType"] = error_type
+    return rec
+
+
+def init_report(status: str, duration_ms: float, error_type: str | None = None) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "initializationType": "on-demand",
+        "phase": "init",
+        "status": status,
+        "metrics": {"durationMs": round(duration_ms, 3)},
+    }
+    if error_type:
+        rec["errorType"] = error_type
+    return rec
+
+
+def start(request_id: str) -> dict[str, Any]:
+    return {"requestId": request_id, "version": FUNCTION_VERSION}
+
+
+def runtime_done(
+    request_id: str, status: str, duration_ms: float, produced_bytes: int, error_type: str | None = None
+) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "requestId": request_id,
+        "status": status,
+        "metrics": {"durationMs": round(duration_ms, 3), "producedBytes": produced_bytes},
+    }
+    if error_type:
+        rec["errorType"] = error_type
+    return rec
+
+
+def report(
+    request_id: str,
+    status: str,
+    duration_ms: float,
+    memory_mb: int,
+    max_memory_used_mb: int,
+    init_duration_ms: float | None,
+    error_type: str | None = None,
+) -> dict[str, Any]:
+    metrics: dict[str, Any] = {
+        "durationMs": round(duration_ms, 3),
+        # Lambda bills in 1 ms steps, rounding up.
+        "billedDurationMs": max(1, int(-(-duration_ms // 1))),
+        "memorySizeMB": memory_mb,
+        "maxMemoryUsedMB": max_memory_used_mb,
+    }
+    if init_duration_ms is not None:
+        metrics["initDurationMs"] = round(init_duration_ms, 3)
+    rec: dict[str, Any] = {"requestId": request_id, "status": status, "metrics": metrics}
+    if error_type:
+        rec["errorType"] = error_type
+    return rec
+
+
+def extension(name: str, events: list[str]) -> dict[str, Any]:
+    return {"name": name, "state": "Ready", "events": events}
+
+
+def telemetry_subscription(name: str, types: list[str]) -> dict[str, Any]:
+    return {"name": name, "state": "Subscribed", "types": types}
+
+
+def logs_dropped(dropped_records: int, dropped_bytes: int) -> dict[str, Any]:
+    return {"reason": LOGS_DROPPED_REASON, "droppedRecords": dropped_records, "droppedBytes": dropped_bytes}
