@@ -1,0 +1,415 @@
+"""Push path of the Loki receiver over real HTTP: encodings, status codes, Loki's validation rules."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from collections.abc import Iterator
+
+import pytest
+from loki_receiver_http import encode, now_ns, push, push_body, request
+
+from harness.loki_receiver import Limits, LokiReceiver
+
+LABELS = {"source": "lambda", "function": "f"}
+
+
+@pytest.fixture(scope="module")
+def loki() -> Iterator[LokiReceiver]:
+    with LokiReceiver() as r:
+        yield r
+
+
+@pytest.fixture(autouse=True)
+def _fresh(loki: LokiReceiver) -> None:
+    loki.reset()
+
+
+# --- encodings and content types ---------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["", "gzip", "deflate"])
+def test_push_json_with_each_encoding_is_stored_and_answered_204(loki: LokiReceiver, encoding: str) -> None:
+    ts = now_ns()
+    reply = push(loki.url, [(LABELS, [[str(ts), "hello"], [str(ts + 1), "world"]])], encoding=encoding)
+    assert reply.status == 204, reply.text
+    assert reply.body == b""
+    stored = loki.entries()
+    assert [(e.ts_ns, e.line, dict(e.labels)) for e in stored] == [
+        (ts, "hello", LABELS),
+        (ts + 1, "world", LABELS),
+    ]
+    assert loki.requests[-1].headers.get("content-encoding", "") == encoding
+
+
+def test_push_gzip_with_several_members_is_read_whole(loki: LokiReceiver) -> None:
+    ts = now_ns()
+    body = push_body([(LABELS, [[str(ts), "multi-member"]])])
+    half = len(body) // 2
+    raw = gzip.compress(body[:half]) + gzip.compress(body[half:])
+    reply = request(loki.url, data=raw, method="POST",
+                    headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert reply.status == 204, reply.text
+    assert loki.lines() == ["multi-member"]
+
+
+def test_push_deflate_must_be_raw_deflate_like_go_flate(loki: LokiReceiver) -> None:
+    # zlib-wrapped data (RFC 1950) is not what Go's flate.NewReader reads: Loki answers 400.
+    import zlib
+
+    reply = request(loki.url, data=zlib.compress(push_body([(LABELS, [[str(now_ns()), "x"]])])), method="POST",
+                    headers={"Content-Type": "application/json", "Content-Encoding": "deflate"})
+    assert reply.status == 400
+    assert loki.count() == 0
+
+
+def test_push_with_unknown_content_encoding_is_400(loki: LokiReceiver) -> None:
+    reply = push(loki.url, [(LABELS, [[str(now_ns()), "x"]])], headers={"Content-Encoding": "br"})
+    assert reply.status == 400
+    assert reply.text == 'Content-Encoding "br" not supported\n'
+    assert loki.count() == 0
+
+
+def test_push_with_corrupt_gzip_is_400(loki: LokiReceiver) -> None:
+    reply = request(loki.url, data=b"\x1f\x8b not gzip", method="POST",
+                    headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert reply.status == 400
+    assert reply.text.startswith("gzip:")
+
+
+def test_push_without_content_type_is_400(loki: LokiReceiver) -> None:
+    reply = push(loki.url, [(LABELS, [[str(now_ns()), "x"]])], content_type=None)
+    assert reply.status == 400
+    assert reply.text == "mime: no media type\n"
+    assert loki.count() == 0
+
+
+def test_push_json_with_charset_parameter_is_accepted(loki: LokiReceiver) -> None:
+    reply = push(loki.url, [(LABELS, [[str(now_ns()), "x"]])], content_type="application/json; charset=utf-8")
+    assert reply.status == 204
+
+
+def test_push_protobuf_is_refused_with_415_departure(loki: LokiReceiver) -> None:
+    reply = push(loki.url, raw=b"\x00\x01", content_type="application/x-protobuf")
+    assert reply.status == 415
+    assert "application/json" in reply.text
+
+
+def test_push_body_over_100_mib_is_413(loki: LokiReceiver) -> None:
+    # Declared length over the limit: answered before reading, connection closed.
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", loki.port, timeout=10)
+    conn.putrequest("POST", "/loki/api/v1/push")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str((100 << 20) + 1))
+    conn.endheaders()
+    resp = conn.getresponse()
+    assert resp.status == 413
+    conn.close()
+
+
+def test_push_gzip_bomb_over_100_mib_decompressed_is_413(loki: LokiReceiver) -> None:
+    bomb = gzip.compress(b" " * ((100 << 20) + 10), compresslevel=9)
+    reply = request(loki.url, data=bomb, method="POST",
+                    headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert reply.status == 413
+    assert "request body too large" in reply.text
+
+
+def test_push_with_get_is_405(loki: LokiReceiver) -> None:
+    assert request(loki.url).status == 405
+
+
+# --- JSON shape ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"streams": [{"stream": {"a": "b"}, "values": [[1700000000000000000, "numeric ts"]]}]}',
+        b'{"streams": [{"stream": {"a": "b"}, "values": [["17e17", "bad ts"]]}]}',
+        b'{"streams": [{"stream": {"a": 1}, "values": [["1", "x"]]}]}',
+        b'{"streams": [{"stream": {"a": "b"}, "values": [["1", 5]]}]}',
+        b'{"streams": [{"stream": {"a": "b"}, "values": [["1", "x", {"k": 1}]]}]}',
+        b'{"streams": [{"stream": {"a": "b"}, "values": [["1", "x", "meta"]]}]}',
+    ],
+    ids=["not-json", "array", "numeric-ts", "float-ts", "label-int", "line-int", "meta-int", "meta-str"],
+)
+def test_push_malformed_json_is_400_and_stores_nothing(loki: LokiReceiver, raw: bytes) -> None:
+    reply = push(loki.url, raw=raw)
+    assert reply.status == 400
+    assert loki.count() == 0
+
+
+def test_push_empty_request_and_empty_streams_are_204(loki: LokiReceiver) -> None:
+    assert push(loki.url, raw=b'{"streams": []}').status == 204
+    assert push(loki.url, [(LABELS, [])]).status == 204
+    assert loki.count() == 0
+
+
+# --- labels -------------------------------------------------------------------
+
+
+def test_push_invalid_label_name_rejects_the_whole_request(loki: LokiReceiver) -> None:
+    ts = str(now_ns())
+    reply = push(loki.url, [(LABELS, [[ts, "good"]]), ({"bad-name": "x"}, [[ts, "bad"]])])
+    assert reply.status == 400
+    assert reply.text.startswith("couldn't parse labels:")
+    assert loki.count() == 0  # Loki's push parser fails before any stream is stored
+
+
+def test_push_stream_without_labels_is_400_for_that_stream_only(loki: LokiReceiver) -> None:
+    ts = str(now_ns())
+    reply = push(loki.url, [({}, [[ts, "orphan"]]), (LABELS, [[ts, "kept"]])])
+    assert reply.status == 400
+    assert reply.text == "error at least one label pair is required per stream\n"
+    assert loki.lines() == ["kept"]
+
+
+def test_push_empty_label_values_are_dropped(loki: LokiReceiver) -> None:
+    reply = push(loki.url, [({**LABELS, "empty": ""}, [[str(now_ns()), "x"]])])
+    assert reply.status == 204
+    assert dict(loki.entries()[0].labels) == LABELS
+
+
+def test_push_more_than_15_label_names_is_400_for_that_stream(loki: LokiReceiver) -> None:
+    ts = str(now_ns())
+    many = {f"l{i:02d}": "v" for i in range(16)}
+    exactly = {f"l{i:02d}": "v" for i in range(15)}
+    reply = push(loki.url, [(many, [[ts, "too many"]]), (exactly, [[ts, "fifteen ok"]])])
+    assert reply.status == 400
+    assert "has 16 label names; limit 15" in reply.text
+    assert loki.lines() == ["fifteen ok"]
+
+
+def test_push_service_name_does_not_count_against_the_label_limit(loki: LokiReceiver) -> None:
+    labels = {f"l{i:02d}": "v" for i in range(15)} | {"service_name": "svc"}
+    assert push(loki.url, [(labels, [[str(now_ns()), "x"]])]).status == 204
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ({"n" * 1025: "v"}, "has label name too long"),
+        ({"name": "v" * 2049}, "has label value too long"),
+    ],
+)
+def test_push_label_name_or_value_too_long_is_400(loki: LokiReceiver, labels: dict[str, str], message: str) -> None:
+    ts = str(now_ns())
+    reply = push(loki.url, [(labels, [[ts, "bad"]]), (LABELS, [[ts, "good"]])])
+    assert reply.status == 400
+    assert message in reply.text
+    assert loki.lines() == ["good"]
+
+
+def test_push_label_name_and_value_at_the_limit_are_accepted(loki: LokiReceiver) -> None:
+    assert push(loki.url, [({"n" * 1024: "v" * 2048}, [[str(now_ns()), "x"]])]).status == 204
+
+
+def test_push_double_underscore_labels_are_accepted_like_loki(loki: LokiReceiver) -> None:
+    assert push(loki.url, [({"__hidden": "x", "a": "b"}, [[str(now_ns()), "x"]])]).status == 204
+
+
+def test_push_double_underscore_labels_rejected_when_asked() -> None:
+    with LokiReceiver(reject_reserved_labels=True) as r:
+        reply = push(r.url, [({"__hidden": "x", "a": "b"}, [[str(now_ns()), "x"]])])
+        assert reply.status == 400
+        assert "reserved label name" in reply.text
+
+
+def test_push_discover_service_name_adds_the_label_like_loki3() -> None:
+    with LokiReceiver(discover_service_name=True) as r:
+        ts = str(now_ns())
+        assert push(r.url, [({"app": "shop"}, [[ts, "a"]]), (LABELS, [[ts, "b"]])]).status == 204
+        assert {e.line: e.labels["service_name"] for e in r.entries()} == {"a": "shop", "b": "unknown_service"}
+
+
+# --- entries ------------------------------------------------------------------
+
+
+def test_push_line_over_max_line_size_is_rejected_others_stored(loki: LokiReceiver) -> None:
+    ts = now_ns()
+    limit = Limits().max_line_size
+    assert limit == 256_000  # "256KB" through go-humanize is decimal
+    values = [[str(ts), "a" * limit], [str(ts + 1), "b" * (limit + 1)], [str(ts + 2), "small"]]
+    reply = push(loki.url, [(LABELS, values)], encoding="gzip")
+    assert reply.status == 400
+    assert reply.text == (
+        "Max entry size '256000' bytes exceeded for stream '{function=\"f\", source=\"lambda\"}' "
+        "while adding an entry with length '256001' bytes\n"
+    )
+    assert [len(line) for line in loki.lines()] == [limit, 5]
+    rec = loki.requests[-1]
+    assert (rec.status, rec.entries_received, rec.entries_accepted) == (400, 3, 2)
+
+
+def test_push_line_size_counts_utf8_bytes() -> None:
+    with LokiReceiver(max_line_size=10) as r:
+        ts = now_ns()
+        reply = push(r.url, [(LABELS, [[str(ts), "é" * 5], [str(ts + 1), "é" * 6]])])
+        assert reply.status == 400
+        assert "length '12' bytes" in reply.text
+        assert r.lines() == ["é" * 5]
+
+
+def test_push_too_old_and_too_new_entries_are_rejected(loki: LokiReceiver) -> None:
+    now = now_ns()
+    day = 86_400 * 10**9
+    values = [
+        [str(now - 8 * day), "eight days old"],
+        [str(now - 6 * day), "six days old"],
+        [str(now + 11 * 60 * 10**9), "eleven minutes ahead"],
+        [str(now + 9 * 60 * 10**9), "nine minutes ahead"],
+    ]
+    reply = push(loki.url, [(LABELS, values)])
+    assert reply.status == 400
+    assert "2 errors like" not in reply.text
+    assert "1 errors like: entry for stream '{function=\"f\", source=\"lambda\"}' has timestamp too old" in reply.text
+    assert "has timestamp too new" in reply.text
+    assert sorted(loki.lines()) == ["nine minutes ahead", "six days old"]
+
+
+def test_push_repeated_errors_are_grouped_like_loki(loki: LokiReceiver) -> None:
+    old = str(now_ns() - 30 * 86_400 * 10**9)
+    reply = push(loki.url, [(LABELS, [[old, "a"], [old, "b"], [old, "c"]])])
+    assert reply.status == 400
+    assert reply.text.startswith("3 errors like: entry for stream")
+
+
+def test_push_identical_timestamp_and_line_is_stored_once(loki: LokiReceiver) -> None:
+    ts = str(now_ns())
+    assert push(loki.url, [(LABELS, [[ts, "same"], [ts, "same"], [ts, "different"]])]).status == 204
+    assert push(loki.url, [(LABELS, [[ts, "same"]])]).status == 204
+    assert sorted(loki.lines()) == ["different", "same"]
+    assert loki.duplicates == 2
+
+
+def test_push_dedupe_can_be_switched_off() -> None:
+    with LokiReceiver(limits=Limits(dedupe=False)) as r:
+        ts = str(now_ns())
+        assert push(r.url, [(LABELS, [[ts, "same"], [ts, "same"]])]).status == 204
+        assert r.count() == 2
+
+
+# --- structured metadata ------------------------------------------------------
+
+
+def test_push_structured_metadata_is_stored_in_loki3_mode(loki: LokiReceiver) -> None:
+    ts = str(now_ns())
+    reply = push(loki.url, [(LABELS, [[ts, "with meta", {"request_id": "r-1", "level": "INFO"}]])])
+    assert reply.status == 204
+    assert dict(loki.entries()[0].metadata) == {"request_id": "r-1", "level": "INFO"}
+
+
+def test_push_structured_metadata_limits(loki: LokiReceiver) -> None:
+    ts = now_ns()
+    too_many = {f"k{i}": "v" for i in range(129)}
+    too_big = {"k": "v" * 64_000}
+    values = [[str(ts), "many", too_many], [str(ts + 1), "big", too_big], [str(ts + 2), "fine", {"k": "v"}]]
+    reply = push(loki.url, [(LABELS, values)])
+    assert reply.status == 400
+    assert "has too many structured metadata labels: '129', limit: '128'" in reply.text
+    assert "has structured metadata too large: '64001' bytes, limit: '64000' bytes" in reply.text
+    assert loki.lines() == ["fine"]
+
+
+def test_loki2_mode_rejects_structured_metadata_and_keeps_plain_entries() -> None:
+    with LokiReceiver(structured_metadata=False) as r:
+        ts = now_ns()
+        reply = push(r.url, [(LABELS, [[str(ts), "plain"], [str(ts + 1), "meta", {"request_id": "r"}]])])
+        assert reply.status == 400
+        assert "includes structured metadata, but this feature is disallowed" in reply.text
+        assert r.lines() == ["plain"]
+        # The same request without metadata goes through.
+        assert push(r.url, [(LABELS, [[str(ts + 2), "meta moved into the line request_id=r"]])]).status == 204
+
+
+# --- tenants and auth ---------------------------------------------------------
+
+
+def test_tenant_header_is_recorded_per_entry_without_tenancy(loki: LokiReceiver) -> None:
+    ts = now_ns()
+    push(loki.url, [(LABELS, [[str(ts), "a"]])], headers={"X-Scope-OrgID": "team-a"})
+    push(loki.url, [(LABELS, [[str(ts + 1), "b"]])])
+    assert [(e.line, e.tenant) for e in loki.entries()] == [("a", "team-a"), ("b", None)]
+    assert loki.count(tenant="team-a") == 1
+    assert loki.requests[0].tenant == "team-a"
+
+
+def test_require_tenant_answers_401_without_org_id() -> None:
+    with LokiReceiver(require_tenant=True) as r:
+        ts = str(now_ns())
+        reply = push(r.url, [(LABELS, [[ts, "x"]])])
+        assert reply.status == 401
+        assert reply.text == "no org id\n"
+        assert push(r.url, [(LABELS, [[ts, "x"]])], headers={"X-Scope-OrgID": "t1"}).status == 204
+        # Tenants are separate: the same entry in another tenant is not a duplicate.
+        assert push(r.url, [(LABELS, [[ts, "x"]])], headers={"X-Scope-OrgID": "t2"}).status == 204
+        assert r.count() == 2
+        assert r.count(tenant="t1") == 1
+
+
+def test_basic_auth_required_and_recorded() -> None:
+    with LokiReceiver(basic_auth=("123456", "glc_token")) as r:
+        ts = str(now_ns())
+        good = "Basic " + base64.b64encode(b"123456:glc_token").decode()
+        bad = "Basic " + base64.b64encode(b"123456:wrong").decode()
+        missing = push(r.url, [(LABELS, [[ts, "x"]])])
+        assert missing.status == 401
+        assert missing.headers["www-authenticate"] == 'Basic realm="loki"'
+        assert push(r.url, [(LABELS, [[ts, "x"]])], headers={"Authorization": bad}).status == 401
+        assert push(r.url, [(LABELS, [[ts, "x"]])], headers={"Authorization": "Basic %%%"}).status == 401
+        assert push(r.url, [(LABELS, [[ts, "x"]])], headers={"Authorization": good}).status == 204
+        assert [rq.authorization for rq in r.requests] == [None, bad, "Basic %%%", good]
+        assert r.count() == 1
+
+
+def test_bearer_token_required() -> None:
+    with LokiReceiver(bearer_token="s3cret") as r:
+        ts = str(now_ns())
+        assert push(r.url, [(LABELS, [[ts, "x"]])], headers={"Authorization": "Bearer nope"}).status == 401
+        assert push(r.url, [(LABELS, [[ts, "x"]])], headers={"Authorization": "Bearer s3cret"}).status == 204
+
+
+# --- ingestion rate limit -----------------------------------------------------
+
+
+def test_rate_limit_answers_429_and_stores_nothing_of_that_request() -> None:
+    limits = Limits(ingestion_rate_mb=1 / 1024, ingestion_burst_size_mb=2 / 1024)  # 1 KiB/s, 2 KiB burst
+    with LokiReceiver(rate_limit=True, limits=limits) as r:
+        ts = now_ns()
+        first = push(r.url, [(LABELS, [[str(ts), "a" * 1500]])])
+        assert first.status == 204
+        second = push(r.url, [(LABELS, [[str(ts + 1), "b" * 1500]])], headers={"X-Scope-OrgID": "t"})
+        assert second.status == 429
+        assert second.text.startswith("Ingestion rate limit exceeded for user fake (limit: 1024 bytes/sec)")
+        assert r.lines() == ["a" * 1500]
+        # Bigger than the burst can never pass.
+        assert push(r.url, [(LABELS, [[str(ts + 2), "c" * 3000]])]).status == 429
+
+
+def test_rate_limit_is_per_tenant_with_tenancy() -> None:
+    limits = Limits(ingestion_rate_mb=1 / 1024, ingestion_burst_size_mb=2 / 1024)
+    with LokiReceiver(rate_limit=True, require_tenant=True, limits=limits) as r:
+        ts = now_ns()
+        assert push(r.url, [(LABELS, [[str(ts), "a" * 1500]])], headers={"X-Scope-OrgID": "t1"}).status == 204
+        assert push(r.url, [(LABELS, [[str(ts), "a" * 1500]])], headers={"X-Scope-OrgID": "t1"}).status == 429
+        assert push(r.url, [(LABELS, [[str(ts), "a" * 1500]])], headers={"X-Scope-OrgID": "t2"}).status == 204
+
+
+def test_rate_limit_off_by_default_accepts_a_10_mb_request(loki: LokiReceiver) -> None:
+    ts = now_ns()
+    values = [[str(ts + i), "x" * 100_000] for i in range(100)]
+    assert push(loki.url, [(LABELS, values)], encoding="gzip").status == 204
+    assert loki.count() == 100
+
+
+def test_encode_helper_roundtrip() -> None:
+    # Guards the helpers the other tests rely on.
+    import zlib
+
+    assert gzip.decompress(encode(b"abc", "gzip")) == b"abc"
+    assert zlib.decompress(encode(b"abc", "deflate"), -zlib.MAX_WBITS) == b"abc"
