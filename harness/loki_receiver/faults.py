@@ -63,6 +63,8 @@ class Faults:
         self._slow: tuple[_Counted, float] | None = None
         # Set by clear() so a slow answer in progress is released at once.
         self._wake = threading.Event()
+        self._held = 0
+        self._slowed = 0
 
     # --- switches ------------------------------------------------------------
 
@@ -135,6 +137,29 @@ class Faults:
             self._refusing = False
             wake, self._wake = self._wake, threading.Event()
         wake.set()
+
+    @property
+    def held(self) -> int:
+        """Requests being held back by the slow fault right now (lets tests synchronise on it)."""
+        with self._lock:
+            return self._held
+
+    @property
+    def slowed(self) -> int:
+        """Requests the slow fault has held back so far."""
+        with self._lock:
+            return self._slowed
+
+    def hold(self, delay_s: float, wake: threading.Event) -> None:
+        """Wait out a slow answer; returns early when the fault is cleared."""
+        with self._lock:
+            self._held += 1
+            self._slowed += 1
+        try:
+            wake.wait(delay_s)
+        finally:
+            with self._lock:
+                self._held -= 1
 
     @property
     def refusing(self) -> bool:

@@ -145,7 +145,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         decision, wake = recv.faults.decide(is_push)
         if decision.delay_s:
-            wake.wait(decision.delay_s)
+            recv.faults.hold(decision.delay_s, wake)
         if decision.action == "disconnect":
             self._record(0, body_bytes=len(body), answered_by=decision.fault, error="connection closed")
             self.close_connection = True

@@ -1,11 +1,11 @@
-"""Small real-HTTP client helpers for the Loki receiver tests (urllib only)."""
+"""Small real-HTTP client helpers for the Loki receiver tests (http.client only)."""
 
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import time
-import http.client
 import urllib.parse
 import zlib
 from dataclasses import dataclass
@@ -56,7 +56,8 @@ def request(
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
     try:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        conn.request(method or ("POST" if data is not None else "GET"), target, body=data, headers=headers or {})
+        verb = method or ("POST" if data is not None else "GET")
+        conn.request(verb, target, body=data, headers=headers or {})
         resp = conn.getresponse()
         return Reply(resp.status, resp.read(), {k.lower(): v for k, v in resp.getheaders()})
     finally:
