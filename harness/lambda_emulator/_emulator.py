@@ -99,6 +99,7 @@ class LambdaEmulator:
         self._last_env: Environment | None = None
         self._tmp: Path | None = None
         self._server: ApiServer | None = None
+        self._api_address: str | None = None
 
     # ------------------------------------------------------------------ context manager
     def __enter__(self) -> LambdaEmulator:
@@ -133,6 +134,7 @@ class LambdaEmulator:
         (bin_dir / "python3").symlink_to(self.extension_python)
         self._server = ApiServer(lambda: self._env)
         self._server.start()
+        self._api_address = self._server.address
 
     @property
     def opt_dir(self) -> Path:
@@ -142,10 +144,11 @@ class LambdaEmulator:
 
     @property
     def runtime_api(self) -> str:
-        """``127.0.0.1:<port>``, the value of AWS_LAMBDA_RUNTIME_API."""
-        self._prepare()
-        assert self._server is not None
-        return self._server.address
+        """``127.0.0.1:<port>``, the value of AWS_LAMBDA_RUNTIME_API (kept after close)."""
+        if self._api_address is None:
+            self._prepare()
+        assert self._api_address is not None
+        return self._api_address
 
     def _python_version(self) -> tuple[int, int]:
         if Path(self.runtime_python).resolve() == Path(sys.executable).resolve():

@@ -449,8 +449,7 @@ class Environment:
             deadline_ms=now_ms + int(timeout_s * 1000),
             arn=self.arn,
             trace_id=(
-                f"Root=1-{now_ms // 1000:08x}-{secrets.token_hex(12)};"
-                f"Parent={secrets.token_hex(8)};Sampled=0"
+                f"Root=1-{now_ms // 1000:08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
             ),
             started_at=0.0,
         )
