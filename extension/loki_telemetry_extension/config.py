@@ -166,6 +166,10 @@ def _arn(env: Mapping[str, str], name: str, problems: list[str]) -> str | None:
 def load(env: Mapping[str, str]) -> Config:
     """Read every variable once; problems are in ``Config.problems`` (caller reports them)."""
     problems: list[str] = []
+    ship_before_freeze = _bool(env, ev.LOKI_SHIP_BEFORE_FREEZE, ev.DEFAULT_SHIP_BEFORE_FREEZE, problems)
+    # Ship-before-freeze waits for runtimeDone, which the Telemetry API holds back for up to
+    # timeoutMs: unless the user chose a value, use the smallest AWS allows (25 ms, not 100).
+    timeout_default = ev.MIN_BUFFER_TIMEOUT_MS if ship_before_freeze else ev.DEFAULT_BUFFER_TIMEOUT_MS
     url = _url(env, problems)
     basic = _arn(env, ev.LOKI_BASIC_AUTH_SECRET_ARN, problems)
     bearer = _arn(env, ev.LOKI_BEARER_TOKEN_SECRET_ARN, problems)
@@ -185,7 +189,7 @@ def load(env: Mapping[str, str]) -> Config:
                         ev.MAX_BATCH_SIZE, problems),
         flush_interval_s=_int(env, ev.LOKI_FLUSH_INTERVAL_MS, ev.DEFAULT_FLUSH_INTERVAL_MS,
                               ev.MIN_FLUSH_INTERVAL_MS, ev.MAX_FLUSH_INTERVAL_MS, problems) / 1000,
-        ship_before_freeze=_bool(env, ev.LOKI_SHIP_BEFORE_FREEZE, ev.DEFAULT_SHIP_BEFORE_FREEZE, problems),
+        ship_before_freeze=ship_before_freeze,
         max_buffer_bytes=_int(env, ev.LOKI_MAX_BUFFER_BYTES, ev.DEFAULT_MAX_BUFFER_BYTES,
                               ev.MIN_MAX_BUFFER_BYTES, ev.MAX_MAX_BUFFER_BYTES, problems),
         telemetry_types=_types(env, problems),
@@ -193,7 +197,7 @@ def load(env: Mapping[str, str]) -> Config:
                               ev.MIN_BUFFER_MAX_ITEMS, ev.MAX_BUFFER_MAX_ITEMS, problems),
         buffer_max_bytes=_int(env, ev.LOKI_BUFFER_MAX_BYTES, ev.DEFAULT_BUFFER_MAX_BYTES,
                               ev.MIN_BUFFER_MAX_BYTES, ev.MAX_BUFFER_MAX_BYTES, problems),
-        buffer_timeout_ms=_int(env, ev.LOKI_BUFFER_TIMEOUT_MS, ev.DEFAULT_BUFFER_TIMEOUT_MS,
+        buffer_timeout_ms=_int(env, ev.LOKI_BUFFER_TIMEOUT_MS, timeout_default,
                                ev.MIN_BUFFER_TIMEOUT_MS, ev.MAX_BUFFER_TIMEOUT_MS, problems),
         labels=_labels(env, problems),
         tenant_id=tenant,

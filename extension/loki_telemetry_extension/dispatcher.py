@@ -150,7 +150,7 @@ class Dispatcher:
         """Push everything queued now (main thread); True when the buffer was emptied in time."""
         while True:
             with self._cond:
-                if not len(self._buffer):
+                if not len(self._buffer) and not self._report_due():
                     return True
             if time.monotonic() >= deadline:
                 return False
@@ -179,7 +179,7 @@ class Dispatcher:
         """0 if a push is due now, else seconds until the age trigger (None: nothing queued)."""
         n = len(self._buffer)
         if not n:
-            return None
+            return 0.0 if self._report_due() else None
         if n >= self._batch_size:
             return 0.0
         oldest = self._buffer.oldest_arrival()
@@ -266,6 +266,10 @@ class Dispatcher:
 
     def _sender_for(self, body: bytes) -> Callable[[float], Response]:
         return lambda timeout: self._send(body, timeout)
+
+    def _report_due(self) -> bool:
+        drops = self.stats.drops()
+        return drops != self._reported_drops and any(drops.values())
 
     def _drop_report_entry(self) -> Entry | None:
         """A Loki line (type="extension") when drop counters moved since the last report."""

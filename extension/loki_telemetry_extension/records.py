@@ -102,7 +102,9 @@ def _text_level_and_request(line: str) -> tuple[str | None, str | None]:
 
 def _ms(metrics: dict[str, Any], key: str) -> str | None:
     v = metrics.get(key)
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float):
         return f"{v:.2f}"
     return None
 

@@ -40,7 +40,9 @@ class FakeLoki:
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
-        self.script: list[tuple[int, dict[str, str], bytes] | Callable[[Recorded], tuple[int, dict[str, str], bytes]]] = []
+        self.script: list[
+            tuple[int, dict[str, str], bytes] | Callable[[Recorded], tuple[int, dict[str, str], bytes]]
+        ] = []
         self.cond = threading.Condition()
         outer = self
 
@@ -70,7 +72,7 @@ class FakeLoki:
 
         self.server = _Server(("127.0.0.1", 0), H)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/loki/api/v1/push"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
 
     def stored(self) -> list[tuple[dict[str, str], str, str, dict[str, str] | None]]:
         """Entries of requests answered 2xx."""
@@ -126,13 +128,20 @@ class FakeLambda:
                 body = self._body()
                 if self.path.endswith("/extension/register"):
                     with outer.cond:
-                        outer.registered = {"name": self.headers.get("Lambda-Extension-Name", ""),
-                                            "body": body.decode()}
+                        outer.registered = {
+                            "name": self.headers.get("Lambda-Extension-Name", ""),
+                            "body": body.decode(),
+                        }
                         outer.cond.notify_all()
-                    self._reply(200, b'{"functionName":"f","functionVersion":"$LATEST","handler":"h"}',
-                                {"Lambda-Extension-Identifier": "ext-id-1"})
+                    self._reply(
+                        200,
+                        b'{"functionName":"f","functionVersion":"$LATEST","handler":"h"}',
+                        {"Lambda-Extension-Identifier": "ext-id-1"},
+                    )
                 elif self.path.endswith("/error"):
-                    outer.errors.append((self.path, self.headers.get("Lambda-Extension-Function-Error-Type", "")))
+                    outer.errors.append(
+                        (self.path, self.headers.get("Lambda-Extension-Function-Error-Type", ""))
+                    )
                     self._reply(202, b"{}")
                 else:
                     self._reply(404)
@@ -157,7 +166,7 @@ class FakeLambda:
 
         self.server = _Server(("127.0.0.1", 0), H)
         self.runtime_api = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
 
     def wait(self, pred: Callable[[FakeLambda], bool], timeout: float = 10.0) -> bool:
         end = time.monotonic() + timeout
@@ -176,19 +185,31 @@ class FakeLambda:
     def deliver(self, items: list[dict[str, Any]]) -> int:
         conn = http.client.HTTPConnection("127.0.0.1", self.listener_port(), timeout=5)
         try:
-            conn.request("POST", "/", body=json.dumps(items).encode(), headers={"Content-Type": "application/json"})
+            conn.request(
+                "POST", "/", body=json.dumps(items).encode(), headers={"Content-Type": "application/json"}
+            )
             return conn.getresponse().status
         finally:
             conn.close()
 
     def invoke(self, request_id: str, *, timeout_s: float = 3.0) -> None:
-        self.events.put({"eventType": "INVOKE", "requestId": request_id,
-                         "deadlineMs": int((time.time() + timeout_s) * 1000),
-                         "invokedFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:f"})
+        self.events.put(
+            {
+                "eventType": "INVOKE",
+                "requestId": request_id,
+                "deadlineMs": int((time.time() + timeout_s) * 1000),
+                "invokedFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:f",
+            }
+        )
 
     def shutdown(self, *, deadline_s: float = 2.0) -> None:
-        self.events.put({"eventType": "SHUTDOWN", "shutdownReason": "spindown",
-                         "deadlineMs": int((time.time() + deadline_s) * 1000)})
+        self.events.put(
+            {
+                "eventType": "SHUTDOWN",
+                "shutdownReason": "spindown",
+                "deadlineMs": int((time.time() + deadline_s) * 1000),
+            }
+        )
 
     def close(self) -> None:
         self.server.shutdown()

@@ -32,8 +32,12 @@ def test_registers_subscribes_and_ships_lines_in_batch_mode(fake_lambda: FakeLam
     # WHEN an invoke's lines arrive
     fake_lambda.invoke("req-1")
     assert fake_lambda.wait(lambda f: f.next_calls >= 2)
-    assert fake_lambda.deliver([platform("start", {"requestId": "req-1"}),
-                                fn("one\n"), fn("two\n"), fn("three\n")]) == 200
+    assert (
+        fake_lambda.deliver(
+            [platform("start", {"requestId": "req-1"}), fn("one\n"), fn("two\n"), fn("three\n")]
+        )
+        == 200
+    )
     # THEN the batch is pushed without waiting for SHUTDOWN
     assert loki.wait_for(lambda lk: len(lk.stored()) >= 3)
     code, err = _finish(proc, fake_lambda)
@@ -57,8 +61,10 @@ def test_shutdown_drains_what_is_left(fake_lambda: FakeLambda, loki: FakeLoki) -
 
 
 def test_ship_before_freeze_flushes_before_next(fake_lambda: FakeLambda, loki: FakeLoki) -> None:
-    proc = start_extension(fake_lambda.runtime_api, {"LOKI_URL": loki.url, "LOKI_SHIP_BEFORE_FREEZE": "true",
-                                                     "LOKI_FLUSH_INTERVAL_MS": "60000"})
+    proc = start_extension(
+        fake_lambda.runtime_api,
+        {"LOKI_URL": loki.url, "LOKI_SHIP_BEFORE_FREEZE": "true", "LOKI_FLUSH_INTERVAL_MS": "60000"},
+    )
     assert fake_lambda.wait(lambda f: f.next_calls >= 1)
     fake_lambda.invoke("r1")
     fake_lambda.deliver([platform("start", {"requestId": "r1"}), fn("a\n"), fn("b\n")])

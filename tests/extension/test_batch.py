@@ -1,0 +1,124 @@
+"""batch: line splitting, request encoding and the bounded buffer."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from loki_telemetry_extension.batch import (
+    ENTRY_OVERHEAD,
+    Buffer,
+    encode_json,
+    encode_requests,
+    entry_size,
+    fold_metadata,
+    split_line,
+)
+
+LABELS = [
+    {"source": "lambda", "function": "f"},
+    {"source": "lambda", "function": "f", "type": "platform"},
+    {"source": "lambda", "function": "f", "type": "extension"},
+]
+
+
+def test_short_line_is_not_split() -> None:
+    assert split_line("abc", 1024) == ["abc"]
+
+
+@given(st.text(min_size=0, max_size=3000), st.integers(64, 1500))
+def test_split_parts_fit_and_rejoin(line: str, limit: int) -> None:
+    parts = split_line(line, limit)
+    assert all(len(p.encode("utf-8", "surrogatepass")) <= limit for p in parts)
+    if len(parts) == 1:
+        assert parts == [line]
+    else:
+        n = len(parts)
+        bodies = [p[: -len(f" [split {i}/{n}]")] for i, p in enumerate(parts, 1)]
+        assert all(p.endswith(f" [split {i}/{n}]") for i, p in enumerate(parts, 1))
+        assert "".join(bodies) == line
+
+
+def test_split_never_cuts_a_multibyte_character() -> None:
+    parts = split_line("日" * 1000, 100)
+    assert "".join(p.split(" [split")[0] for p in parts) == "日" * 1000
+
+
+def test_encode_json_shape_with_and_without_metadata() -> None:
+    entries = [(0, 1, "a", {"request_id": "r"}), (1, 2, "START", None), (0, 3, "b", None)]
+    body = json.loads(encode_json(entries, LABELS, metadata=True))
+    assert body == {
+        "streams": [
+            {"stream": LABELS[0], "values": [["1", "a", {"request_id": "r"}], ["3", "b"]]},
+            {"stream": LABELS[1], "values": [["2", "START"]]},
+        ]
+    }
+    folded = json.loads(encode_json(entries, LABELS, metadata=False))
+    assert folded["streams"][0]["values"][0] == ["1", "a request_id=r"]
+
+
+def test_fold_metadata_skips_what_the_line_already_says() -> None:
+    assert (
+        fold_metadata("[INFO]\tt\tr-1\tmsg", {"level": "INFO", "request_id": "r-1"}) == "[INFO]\tt\tr-1\tmsg"
+    )
+    assert fold_metadata("plain", {"request_id": "r-1"}) == "plain request_id=r-1"
+    assert fold_metadata("plain", None) == "plain"
+
+
+def test_encode_requests_are_gzip_and_within_the_limit() -> None:
+    entries = [(0, i, 'é"\\' * 300 + str(i), None) for i in range(2000)]  # escaping inflates the JSON
+    reqs = encode_requests(entries, LABELS, metadata=True, max_bytes=64 * 1024)
+    assert len(reqs) > 1
+    seen = []
+    for chunk, body in reqs:
+        raw = gzip.decompress(body)
+        assert len(raw) <= 64 * 1024
+        values = [v for s in json.loads(raw)["streams"] for v in s["values"]]
+        assert len(values) == len(chunk)
+        seen.extend(v[1] for v in values)
+    assert seen == [e[2] for e in entries]
+
+
+def test_buffer_drops_oldest_when_full_and_counts() -> None:
+    buf = Buffer(max_bytes=10 * (100 + ENTRY_OVERHEAD))
+    dropped = buf.add([(0, i, "x" * 100, None) for i in range(15)], now=1.0)
+    assert dropped == 5 and buf.dropped == 5 and len(buf) == 10
+    taken = buf.take(1 << 30)
+    assert [e[1] for e, _ in taken] == list(range(5, 15))
+
+
+def test_buffer_counts_inflight_bytes_against_the_limit() -> None:
+    buf = Buffer(max_bytes=4 * (10 + ENTRY_OVERHEAD))
+    buf.add([(0, i, "y" * 10, None) for i in range(4)], now=0.0)
+    taken = buf.take(1 << 30)
+    assert buf.add([(0, 9, "y" * 10, None)], now=1.0) == 1  # in-flight entries still hold memory
+    buf.settle(taken)
+    assert buf.held_bytes == 0
+
+
+def test_buffer_take_respects_size_but_takes_at_least_one() -> None:
+    buf = Buffer(max_bytes=1 << 30)
+    buf.add([(0, i, "z" * 1000, None) for i in range(10)], now=0.0)
+    assert len(buf.take(3 * (1000 + ENTRY_OVERHEAD))) == 3
+    assert len(buf.take(1)) == 1
+
+
+def test_put_back_restores_order_at_the_front() -> None:
+    buf = Buffer(max_bytes=1 << 30)
+    buf.add([(0, i, "l", None) for i in range(5)], now=0.0)
+    taken = buf.take(2 * entry_size((0, 0, "l", None)))
+    buf.put_back(taken)
+    assert [e[1] for e, _ in buf.take(1 << 30)] == [0, 1, 2, 3, 4]
+    assert buf.queued_bytes == 0
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_oldest_arrival(n: int) -> None:
+    buf = Buffer(max_bytes=1 << 20)
+    if n:
+        buf.add([(0, 0, "a", None)], now=5.0)
+        buf.add([(0, 0, "b", None)], now=7.0)
+    assert buf.oldest_arrival() == (5.0 if n else None)

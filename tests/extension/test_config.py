@@ -1,0 +1,253 @@
+"""config.load: every variable, every bad value → message naming it + safe default; never raises."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from loki_telemetry_extension import envvars as ev
+from loki_telemetry_extension.config import Config, load
+
+URL = "http://loki.example:3100/loki/api/v1/push"
+
+
+def test_defaults_with_only_a_url() -> None:
+    cfg = load({ev.LOKI_URL: URL, "AWS_LAMBDA_FUNCTION_NAME": "fn"})
+    assert cfg.problems == ()
+    assert cfg == Config(url=URL, function_name="fn")
+    assert cfg.batch_size == ev.DEFAULT_BATCH_SIZE
+    assert cfg.telemetry_types == ("function",)
+    assert cfg.ship_before_freeze is False
+    assert cfg.buffer_timeout_ms == ev.DEFAULT_BUFFER_TIMEOUT_MS
+
+
+def test_loki_ip_means_port_3100_push_path() -> None:
+    assert load({ev.LOKI_IP: "10.0.0.5"}).url == "http://10.0.0.5:3100/loki/api/v1/push"
+
+
+def test_loki_ip_ipv6_is_bracketed() -> None:
+    assert load({ev.LOKI_IP: "fd00::5"}).url == "http://[fd00::5]:3100/loki/api/v1/push"
+
+
+def test_url_without_path_gets_push_path() -> None:
+    assert load({ev.LOKI_URL: "https://logs.example"}).url == "https://logs.example/loki/api/v1/push"
+
+
+def test_both_url_and_ip_prefers_url_and_says_so() -> None:
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_IP: "10.0.0.5"})
+    assert cfg.url == URL
+    assert any("both LOKI_URL and LOKI_IP" in p for p in cfg.problems)
+
+
+def test_no_endpoint_is_reported_and_url_is_none() -> None:
+    cfg = load({})
+    assert cfg.url is None
+    assert cfg.problems == (
+        "no Loki endpoint: set LOKI_URL (full push URL) or LOKI_IP; logs will not be shipped",
+    )
+
+
+@pytest.mark.parametrize("bad", ["ftp://x/y", "loki:3100", "http://", "http:// spaced/x", "://x"])
+def test_bad_url_is_reported(bad: str) -> None:
+    cfg = load({ev.LOKI_URL: bad})
+    assert cfg.url is None
+    assert any(p.startswith("LOKI_URL must be an http:// or https:// URL") for p in cfg.problems)
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.5/x", "a b", "user@host"])
+def test_bad_ip_is_reported(bad: str) -> None:
+    cfg = load({ev.LOKI_IP: bad})
+    assert cfg.url is None
+    assert any(p.startswith("LOKI_IP must be a host name") for p in cfg.problems)
+
+
+INT_VARS = [
+    (ev.DISPATCH_MIN_BATCH_SIZE, "batch_size", ev.MIN_BATCH_SIZE, ev.MAX_BATCH_SIZE, ev.DEFAULT_BATCH_SIZE),
+    (
+        ev.LOKI_MAX_BUFFER_BYTES,
+        "max_buffer_bytes",
+        ev.MIN_MAX_BUFFER_BYTES,
+        ev.MAX_MAX_BUFFER_BYTES,
+        ev.DEFAULT_MAX_BUFFER_BYTES,
+    ),
+    (
+        ev.LOKI_BUFFER_MAX_ITEMS,
+        "buffer_max_items",
+        ev.MIN_BUFFER_MAX_ITEMS,
+        ev.MAX_BUFFER_MAX_ITEMS,
+        ev.DEFAULT_BUFFER_MAX_ITEMS,
+    ),
+    (
+        ev.LOKI_BUFFER_MAX_BYTES,
+        "buffer_max_bytes",
+        ev.MIN_BUFFER_MAX_BYTES,
+        ev.MAX_BUFFER_MAX_BYTES,
+        ev.DEFAULT_BUFFER_MAX_BYTES,
+    ),
+    (
+        ev.LOKI_BUFFER_TIMEOUT_MS,
+        "buffer_timeout_ms",
+        ev.MIN_BUFFER_TIMEOUT_MS,
+        ev.MAX_BUFFER_TIMEOUT_MS,
+        ev.DEFAULT_BUFFER_TIMEOUT_MS,
+    ),
+    (
+        ev.LOKI_MAX_LINE_BYTES,
+        "max_line_bytes",
+        ev.MIN_MAX_LINE_BYTES,
+        ev.MAX_MAX_LINE_BYTES,
+        ev.DEFAULT_MAX_LINE_BYTES,
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "attr", "lo", "hi", "default"), INT_VARS)
+def test_integer_bounds_are_accepted(name: str, attr: str, lo: int, hi: int, default: int) -> None:
+    for good in (lo, hi):
+        cfg = load({ev.LOKI_URL: URL, name: f" {good} "})
+        assert getattr(cfg, attr) == good
+        assert cfg.problems == ()
+
+
+@pytest.mark.parametrize(("name", "attr", "lo", "hi", "default"), INT_VARS)
+@pytest.mark.parametrize("kind", ["below", "above", "text", "float"])
+def test_bad_integers_fall_back_with_a_message(
+    name: str, attr: str, lo: int, hi: int, default: int, kind: str
+) -> None:
+    raw = {"below": str(lo - 1), "above": str(hi + 1), "text": "abc", "float": "1.5"}[kind]
+    cfg = load({ev.LOKI_URL: URL, name: raw})
+    assert getattr(cfg, attr) == default
+    assert cfg.problems == (f"{name} must be an integer from {lo} to {hi}, got {raw!r}; using {default}",)
+
+
+def test_unset_batch_size_is_the_default_not_a_crash() -> None:
+    # AWS's sample crashes on int(os.getenv(...)) when the variable is unset.
+    assert load({ev.LOKI_URL: URL, ev.DISPATCH_MIN_BATCH_SIZE: ""}).batch_size == ev.DEFAULT_BATCH_SIZE
+
+
+def test_flush_interval_is_seconds() -> None:
+    assert load({ev.LOKI_URL: URL, ev.LOKI_FLUSH_INTERVAL_MS: "250"}).flush_interval_s == 0.25
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_FLUSH_INTERVAL_MS: "0"})
+    assert cfg.flush_interval_s == ev.DEFAULT_FLUSH_INTERVAL_MS / 1000
+    assert "LOKI_FLUSH_INTERVAL_MS must be an integer from 1 to 60000" in cfg.problems[0]
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("1", True),
+        ("yes", True),
+        ("false", False),
+        ("0", False),
+        ("no", False),
+    ],
+)
+def test_ship_before_freeze_booleans(raw: str, value: bool) -> None:
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_SHIP_BEFORE_FREEZE: raw})
+    assert cfg.ship_before_freeze is value and cfg.problems == ()
+
+
+def test_bad_boolean_falls_back() -> None:
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_SHIP_BEFORE_FREEZE: "maybe"})
+    assert cfg.ship_before_freeze is False
+    assert cfg.problems == ("LOKI_SHIP_BEFORE_FREEZE must be true or false, got 'maybe'; using false",)
+
+
+def test_ship_before_freeze_shortens_the_default_telemetry_timeout_only() -> None:
+    assert (
+        load({ev.LOKI_URL: URL, ev.LOKI_SHIP_BEFORE_FREEZE: "true"}).buffer_timeout_ms
+        == ev.MIN_BUFFER_TIMEOUT_MS
+    )
+    explicit = load({ev.LOKI_URL: URL, ev.LOKI_SHIP_BEFORE_FREEZE: "true", ev.LOKI_BUFFER_TIMEOUT_MS: "500"})
+    assert explicit.buffer_timeout_ms == 500
+
+
+def test_telemetry_types_parse_and_dedupe() -> None:
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_TELEMETRY_TYPES: " Function, platform,function ,extension"})
+    assert cfg.telemetry_types == ("function", "platform", "extension")
+
+
+def test_unknown_telemetry_type_is_skipped_with_message() -> None:
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_TELEMETRY_TYPES: "function,logs"})
+    assert cfg.telemetry_types == ("function",)
+    assert "unknown type 'logs'" in cfg.problems[0]
+
+
+def test_no_known_telemetry_type_uses_default() -> None:
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_TELEMETRY_TYPES: "logs"})
+    assert cfg.telemetry_types == ev.DEFAULT_TELEMETRY_TYPES
+    assert any("names no known type" in p for p in cfg.problems)
+
+
+def test_labels_are_parsed_sorted_and_stringified() -> None:
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_LABELS: '{"env": "prod", "app": "shop", "tier": 2, "empty": ""}'})
+    assert cfg.labels == (("app", "shop"), ("env", "prod"), ("tier", "2"))
+    assert cfg.problems == ()
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("not json", "LOKI_LABELS must be a JSON object"),
+        ('["a"]', "LOKI_LABELS must be a JSON object"),
+        ('{"1bad": "x"}', "label name '1bad' must match"),
+        ('{"__x": "x"}', "label name '__x' must match"),
+        ('{"a-b": "x"}', "label name 'a-b' must match"),
+        ('{"é": "x"}', "label name 'é' must match"),
+        ('{"source": "x"}', "label 'source' is set by the extension itself"),
+        ('{"function": "x"}', "label 'function' is set by the extension itself"),
+        ('{"type": "x"}', "label 'type' is set by the extension itself"),
+        ('{"a": {"b": 1}}', "label 'a' must have a string value"),
+        ('{"a": true}', "label 'a' must have a string value"),
+    ],
+)
+def test_bad_labels_are_skipped_with_a_message(raw: str, message: str) -> None:
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_LABELS: raw})
+    assert cfg.labels == ()
+    assert len(cfg.problems) == 1 and message in cfg.problems[0]
+
+
+def test_too_many_labels_are_capped_at_lokis_limit() -> None:
+    labels = "{" + ",".join(f'"l{i:02d}": "v"' for i in range(20)) + "}"
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_LABELS: labels})
+    assert len(cfg.labels) == ev.MAX_LABELS - len(ev.RESERVED_LABELS)
+    assert len(cfg.problems) == 20 - len(cfg.labels)
+    assert "more than 15 labels" in cfg.problems[0]
+
+
+def test_tenant_and_secret_arns() -> None:
+    sm = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:loki-abc"
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_TENANT_ID: "team-a", ev.LOKI_BASIC_AUTH_SECRET_ARN: sm})
+    assert (cfg.tenant_id, cfg.basic_auth_secret_arn, cfg.bearer_token_secret_arn) == ("team-a", sm, None)
+
+
+def test_tenant_with_line_break_is_refused() -> None:
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_TENANT_ID: "a\r\nX-Evil: 1"})
+    assert cfg.tenant_id is None and "must not contain line breaks" in cfg.problems[0]
+
+
+def test_bad_secret_arn_disables_shipping() -> None:
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_BEARER_TOKEN_SECRET_ARN: "my-token"})
+    assert cfg.url is None
+    assert "LOKI_BEARER_TOKEN_SECRET_ARN must be the ARN" in cfg.problems[0]
+
+
+def test_both_secrets_use_basic_auth() -> None:
+    sm = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:loki-abc"
+    ssm = "arn:aws:ssm:eu-west-1:123456789012:parameter/loki-token"
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_BASIC_AUTH_SECRET_ARN: sm, ev.LOKI_BEARER_TOKEN_SECRET_ARN: ssm})
+    assert cfg.basic_auth_secret_arn == sm and cfg.bearer_token_secret_arn is None
+    assert "using basic auth" in cfg.problems[0]
+
+
+def test_function_name_defaults_to_unknown() -> None:
+    assert load({ev.LOKI_URL: URL}).function_name == "unknown"
+
+
+@given(st.dictionaries(st.sampled_from([*ev.ALL, "AWS_LAMBDA_FUNCTION_NAME"]), st.text(max_size=40)))
+def test_load_never_raises(env: dict[str, str]) -> None:
+    cfg = load(env)
+    assert ev.MIN_BATCH_SIZE <= cfg.batch_size <= ev.MAX_BATCH_SIZE
+    assert cfg.telemetry_types and set(cfg.telemetry_types) <= set(ev.TELEMETRY_TYPES)

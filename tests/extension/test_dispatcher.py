@@ -1,0 +1,210 @@
+"""dispatcher: flush triggers, drops and their reports, Loki 2.x fallback, deadlines."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from ext_fakes import FakeLoki, Recorded, fn, platform
+from loki_telemetry_extension.dispatcher import Dispatcher, metadata_rejected, stream_labels
+from loki_telemetry_extension.http11 import Response
+from loki_telemetry_extension.loki_client import LokiClient
+from loki_telemetry_extension.records import RecordConverter
+
+LOKI2_BODY = (
+    b'stream \'{function="f", source="lambda"}\' includes structured metadata, but this feature is '
+    b"disallowed. Please see `limits_config.allow_structured_metadata` or contact your Loki "
+    b"administrator to enable it."
+)
+
+
+def make(loki: FakeLoki, **kw: Any) -> Dispatcher:
+    client = LokiClient(loki.url)
+    args: dict[str, Any] = {
+        "converter": RecordConverter(ship_platform=False, ship_extension=False, max_line_bytes=256_000),
+        "send": lambda body, timeout: client.send(body, timeout=timeout),
+        "stream_labels": stream_labels("f", (("env", "test"),)),
+        "batch_size": 1000,
+        "flush_interval_s": 60.0,
+        "max_buffer_bytes": 1 << 20,
+        "url_for_messages": loki.url,
+    }
+    args.update(kw)
+    d = Dispatcher(**args)
+    d.set_deadline(time.monotonic() + 10)
+    return d
+
+
+def deliver(d: Dispatcher, *items: dict[str, Any]) -> None:
+    d.accept(json.dumps(list(items)).encode())
+
+
+@pytest.fixture
+def started() -> Iterator[list[Dispatcher]]:
+    made: list[Dispatcher] = []
+    yield made
+    for d in made:
+        d.stop_sender()
+
+
+def test_stream_labels() -> None:
+    assert stream_labels("fn", (("env", "prod"),)) == [
+        {"env": "prod", "source": "lambda", "function": "fn"},
+        {"env": "prod", "source": "lambda", "function": "fn", "type": "platform"},
+        {"env": "prod", "source": "lambda", "function": "fn", "type": "extension"},
+    ]
+
+
+def test_batch_size_triggers_a_background_push(loki: FakeLoki, started: list[Dispatcher]) -> None:
+    d = make(loki, batch_size=5)
+    started.append(d)
+    d.start()
+    deliver(d, *[fn(f"l{i}") for i in range(4)])
+    assert not loki.wait_for(lambda lk: len(lk.requests) > 0, timeout=0.3)  # below batch size, young
+    deliver(d, fn("l4"))
+    assert loki.wait_for(lambda lk: len(lk.stored()) == 5)
+
+
+def test_age_triggers_a_push_below_batch_size(loki: FakeLoki, started: list[Dispatcher]) -> None:
+    d = make(loki, batch_size=1000, flush_interval_s=0.05)
+    started.append(d)
+    d.start()
+    deliver(d, fn("lonely"))
+    assert loki.wait_for(lambda lk: [e[2] for e in lk.stored()] == ["lonely"])
+
+
+def test_flush_pushes_everything_with_labels_and_metadata(loki: FakeLoki) -> None:
+    d = make(loki)
+    deliver(d, platform("start", {"requestId": "r1"}), fn("a\n"), fn("b\n"))
+    assert d.flush(time.monotonic() + 5)
+    rec = loki.requests[0]
+    assert rec.headers["content-encoding"] == "gzip" and rec.headers["content-type"] == "application/json"
+    assert rec.entries() == [
+        (
+            {"env": "test", "source": "lambda", "function": "f"},
+            rec.entries()[0][1],
+            "a",
+            {"request_id": "r1"},
+        ),
+        (
+            {"env": "test", "source": "lambda", "function": "f"},
+            rec.entries()[1][1],
+            "b",
+            {"request_id": "r1"},
+        ),
+    ]
+    assert d.stats.entries_sent == 2 and d.pending() == 0
+
+
+def test_loki2_rejection_switches_to_lines_and_resends_without_loss(loki: FakeLoki) -> None:
+    loki.script = [(400, {}, LOKI2_BODY)]
+    d = make(loki)
+    deliver(d, platform("start", {"requestId": "r1"}), fn("a"), fn("[INFO]\tt\tr1\tb"))
+    assert d.flush(time.monotonic() + 5)
+    assert len(loki.requests) == 2
+    assert d.metadata_allowed is False
+    assert [e[2:] for e in loki.requests[1].entries()] == [
+        ("a request_id=r1", None),
+        ("[INFO]\tt\tr1\tb", None),
+    ]
+    assert d.stats.drops() == {
+        "buffer_full": 0,
+        "rejected_by_loki": 0,
+        "shutdown_deadline": 0,
+        "lambda_logs_dropped": 0,
+    }
+    # and it stays switched: the next push has no metadata from the start
+    deliver(d, fn("c"))
+    assert d.flush(time.monotonic() + 5)
+    assert len(loki.requests) == 3 and loki.requests[2].entries()[0][2:] == ("c request_id=r1", None)
+
+
+def test_metadata_rejected_detection() -> None:
+    assert metadata_rejected(Response(400, {}, LOKI2_BODY))
+    assert metadata_rejected(Response(400, {}, b"structured metadata is not allowed for tenant"))
+    assert not metadata_rejected(Response(400, {}, b"entry too far behind"))
+    assert not metadata_rejected(Response(500, {}, LOKI2_BODY))
+
+
+def test_400_is_not_retried_counted_and_reported_in_loki(
+    loki: FakeLoki, capfd: pytest.CaptureFixture[str]
+) -> None:
+    loki.script = [(400, {}, b"entry for stream has timestamp too old")]
+    d = make(loki)
+    deliver(d, fn("a"), fn("b"))
+    assert d.flush(time.monotonic() + 5)
+    assert d.stats.dropped_rejected == 2
+    err = capfd.readouterr().err
+    assert "[loki-telemetry-extension] Loki at" in err and "HTTP 400" in err and "timestamp too old" in err
+    # a report line (type="extension") saying what was lost is pushed too
+    lines = [(e[0].get("type"), e[2]) for r in loki.requests[1:] for e in r.entries()]
+    assert (
+        "extension",
+        "[loki-telemetry-extension] log entries lost so far: buffer_full=0, "
+        "rejected_by_loki=2, shutdown_deadline=0, lambda_logs_dropped=0",
+    ) in lines
+
+
+def test_buffer_full_drops_oldest_and_reports(loki: FakeLoki) -> None:
+    d = make(loki, max_buffer_bytes=64 * 1024)
+    deliver(d, *[fn(f"{i:05d}" + "x" * 1000) for i in range(100)])
+    assert d.stats.dropped_buffer_full > 0
+    kept = 100 - d.stats.dropped_buffer_full
+    assert d.flush(time.monotonic() + 5)
+    stored = [e for r in loki.requests for e in r.entries()]
+    fn_lines = [e[2] for e in stored if "type" not in e[0]]
+    assert [int(x[:5]) for x in fn_lines] == list(range(100 - kept, 100))  # the newest survive
+    assert any(f"buffer_full={d.stats.dropped_buffer_full}" in e[2] for e in stored if e[0].get("type"))
+
+
+def test_lambda_logs_dropped_is_counted(loki: FakeLoki) -> None:
+    d = make(loki)
+    deliver(
+        d, platform("logsDropped", {"droppedRecords": 12, "droppedBytes": 3000, "reason": "slow consumer"})
+    )
+    assert d.stats.lambda_dropped_records == 12
+    assert d.flush(time.monotonic() + 5)
+    assert any("lambda_logs_dropped=12" in e[2] for r in loki.requests for e in r.entries())
+
+
+def test_out_of_time_keeps_entries_for_later(loki: FakeLoki) -> None:
+    loki.script = [(503, {"Retry-After": "30"}, b"")]
+    d = make(loki)
+    deliver(d, fn("a"), fn("b"))
+    assert not d.flush(time.monotonic() + 1)
+    assert d.pending() == 2 and d.stats.entries_sent == 0
+    assert d.flush(time.monotonic() + 5)  # a later invoke: delivered, nothing lost
+    assert [e[2] for e in loki.requests[-1].entries()] == ["a", "b"]
+
+
+def test_give_up_remaining_counts_shutdown_drops(loki: FakeLoki) -> None:
+    d = make(loki)
+    deliver(d, fn("a"), fn("b"), fn("c"))
+    assert d.give_up_remaining() == 3
+    assert d.stats.dropped_shutdown == 3 and d.pending() == 0
+
+
+def test_wait_runtime_done(loki: FakeLoki) -> None:
+    d = make(loki)
+    assert not d.wait_runtime_done("r1", time.monotonic() + 0.05)
+    deliver(d, platform("runtimeDone", {"requestId": "r1", "status": "success"}))
+    assert d.wait_runtime_done("r1", time.monotonic() + 0.05)
+
+
+def test_large_backlog_is_split_into_requests_under_1mib(loki: FakeLoki) -> None:
+    d = make(loki, max_buffer_bytes=8 << 20)
+    deliver(d, *[fn("y" * 10_000) for _ in range(300)])  # ~3 MB
+    assert d.flush(time.monotonic() + 10)
+    assert len(loki.requests) >= 3
+    import gzip
+
+    assert all(len(gzip.decompress(r.raw)) <= 1024 * 1024 for r in loki.requests)
+    assert sum(len(r.entries()) for r in loki.requests) == 300
+
+
+def test_recorded_helper_handles_plain_json() -> None:
+    r = Recorded("/", {}, b'{"streams": []}')
+    assert r.entries() == []
