@@ -9,7 +9,7 @@ from .stats import Summary, ratio
 
 SCHEMA = "loki-telemetry-bench/1"
 
-Compare = Literal["ratio", "median", "p50", "p99"]
+Compare = Literal["ratio", "median", "p50", "p99", "p50_added"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class Goal:
             value = metric.value.median
         elif self.compare == "p50":
             value = metric.value.p50
+        elif self.compare == "p50_added":  # what the extension adds on top of the baseline
+            value = None if metric.baseline is None else metric.value.p50 - metric.baseline.p50
         else:
             value = metric.value.p99
         if value is None:

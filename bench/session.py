@@ -1,0 +1,132 @@
+"""One benchmark environment: the local Loki receiver plus the Lambda emulator running
+the benchmark function with (or without) the extension layer.
+
+Figures drive it with :meth:`Session.emit` and read what arrived through the
+receiver; nothing here sleeps: waits are the receiver's condition variable with a deadline.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.lambda_emulator import InvokeResult, LambdaEmulator, ShutdownResult
+from harness.loki_receiver import LokiReceiver
+
+from . import procfs, workload
+from .context import Context
+
+FUNCTION_NAME = "bench-fn"
+EXTENSION_NAME = "loki-telemetry-extension"
+#: The function's own lines: the extension's reports carry type="extension" (envvars.RESERVED_LABELS).
+FUNCTION_LINES = f'{{function="{FUNCTION_NAME}", type=""}}'
+#: The extension's drop counters as it prints them ("... lost so far: buffer_full=3, ...").
+_DROP_RE = re.compile(r"lost[^:]*:\s*(.*)$")
+_PAIR_RE = re.compile(r"(\w+)=(\d+)")
+
+
+def reported_drops(lines: list[str]) -> dict[str, int]:
+    """The latest drop counters the extension reported (cumulative), {} when none."""
+    latest: dict[str, int] = {}
+    for line in lines:
+        m = _DROP_RE.search(line)
+        if m:
+            pairs = {k: int(v) for k, v in _PAIR_RE.findall(m.group(1))}
+            if pairs:
+                latest = pairs
+    return latest
+
+
+@dataclass
+class Session:
+    ctx: Context
+    lam: LambdaEmulator
+    rx: LokiReceiver
+    emitted: int = 0
+    invokes: int = 0
+    results: list[InvokeResult] = field(default_factory=list)
+    keep_results: bool = True
+
+    def emit(self, lines: int, size: int, tag: str = "b", timeout_s: float | None = None) -> InvokeResult:
+        """One invoke that writes ``lines`` lines of ``size`` bytes (sequence numbers continue)."""
+        res = self.lam.invoke(workload.event(tag, lines, size, seq=self.emitted), timeout_s=timeout_s)
+        if res.status != "success":
+            raise RuntimeError(f"benchmark invoke failed: {res.status} {res.error}")
+        self.emitted += lines
+        self.invokes += 1
+        if self.keep_results:
+            self.results.append(res)
+        return res
+
+    @property
+    def extension_pid(self) -> int:
+        return self.lam.extension_pids[EXTENSION_NAME]
+
+    def stored(self) -> int:
+        return self.rx.count(FUNCTION_LINES)
+
+    def wait_stored(self, n: int, timeout: float) -> bool:
+        return self.rx.wait_for_count(n, FUNCTION_LINES, timeout=timeout)
+
+    def drain(self, timeout_s: float, thaw_ms: int = 1200) -> bool:
+        """Invoke a function that logs nothing and stays busy ``thaw_ms`` until every emitted
+        line is stored, or the deadline passes. A frozen extension cannot flush (Lambda's
+        semantics), so the environment must be thawed for the age-based flush to fire."""
+        deadline = time.monotonic() + timeout_s
+        while self.stored() < self.emitted:
+            if time.monotonic() >= deadline:
+                return False
+            self.lam.invoke(workload.event("drain", 0, 0, sleep_ms=thaw_ms))
+        return True
+
+    def cpu_s(self) -> float:
+        return procfs.cpu_seconds(self.extension_pid)
+
+    def peak_rss_mib(self) -> float:
+        return procfs.peak_rss_mib(self.extension_pid)
+
+    def shutdown(self) -> ShutdownResult:
+        return self.lam.shutdown()
+
+    def drops(self) -> dict[str, int]:
+        return reported_drops(self.lam.extension_stderr(EXTENSION_NAME))
+
+
+@contextmanager
+def session(
+    ctx: Context,
+    *,
+    extension: bool = True,
+    env: Mapping[str, str] | None = None,
+    receiver: Mapping[str, Any] | None = None,
+    timeout_s: float = 30.0,
+    memory_mb: int = 128,
+    log_format: str = "Text",
+) -> Iterator[Session]:
+    """A started receiver + emulator; everything is stopped and killed on exit."""
+    code = ctx.workdir / "code"
+    handler = workload.write_function(code)
+    with LokiReceiver(**dict(receiver or {})) as rx:
+        fn_env = {"LOKI_URL": rx.url, **(env or {})}
+        layers: list[Path] = [ctx.layer_dir] if extension else []
+        lam = LambdaEmulator(
+            handler=handler,
+            code_dir=code,
+            layers=layers,
+            env=fn_env,
+            function_name=FUNCTION_NAME,
+            memory_mb=memory_mb,
+            timeout_s=timeout_s,
+            log_format=log_format,
+            extension_python=ctx.extension_python,
+        )
+        try:
+            lam.start()
+            yield Session(ctx=ctx, lam=lam, rx=rx)
+        finally:
+            lam.close()
