@@ -72,7 +72,7 @@ def test_encode_requests_are_gzip_and_within_the_limit() -> None:
     entries = [(0, i, 'é"\\' * 300 + str(i), None) for i in range(2000)]  # escaping inflates the JSON
     reqs = encode_requests(entries, LABELS, metadata=True, max_bytes=64 * 1024)
     assert len(reqs) > 1
-    seen = []
+    seen: list[str] = []
     for chunk, body in reqs:
         raw = gzip.decompress(body)
         assert len(raw) <= 64 * 1024
