@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 
 import jsii
@@ -11,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct, IConstruct
 
-from . import options
+from . import grants, options
 from .layer import SUPPORTED_RUNTIME_NAMES, LokiTelemetryLayer
 from .options import CredentialSource, TelemetryBuffering
 from .warning_ids import LAYER_ERROR_PREFIX, WarningIds
@@ -24,8 +25,6 @@ Selector = IConstruct | Callable[[IConstruct], bool]
 LAYER_ID = "LokiTelemetryExtensionLayer"
 #: Id of the marker child left on each instrumented function (makes the aspect idempotent).
 MARKER_ID = "LokiTelemetryInstrumented"
-#: What the CloudWatch Deny blocks: writing log events (creating the group is harmless).
-CLOUDWATCH_DENY_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 
 
 class _Marker(Construct):
@@ -107,7 +106,9 @@ class LokiLogging:
             options.layer_arn(layer)
         elif layer is not None and not hasattr(layer, "layer_version_arn"):
             raise options.fail(
-                "layer", layer, "must be an aws_lambda.ILayerVersion or a layer version ARN string",
+                "layer",
+                layer,
+                "must be an aws_lambda.ILayerVersion or a layer version ARN string",
                 "pass LokiTelemetryLayer(stack, 'LokiLayer') or 'arn:aws:lambda:...:layer:<name>:<version>'",
             )
         self._layer = layer
@@ -171,6 +172,13 @@ class LokiLogging:
             return
         if not self._runtime_supported(fn):
             return
+        if _is_edge_function(fn):
+            Annotations.of(fn).add_warning_v2(
+                WarningIds.LAMBDA_EDGE,
+                f"Loki logging skipped {fn.node.path}: its role trusts edgelambda.amazonaws.com, and "
+                "Lambda@Edge functions cannot use layers or environment variables.",
+            )
+            return
         layer = self._layer_for(fn)
         try:
             fn.add_layers(layer)
@@ -184,12 +192,17 @@ class LokiLogging:
         for key, value in self.settings.environment.items():
             # Lambda@Edge forbids environment variables: CDK drops these there instead of failing.
             fn.add_environment(key, value, remove_in_edge=True)
-        for source in self.settings.credentials:
-            # grant_read is least privilege (this secret/parameter only, read actions only) and
-            # adds kms:Decrypt for a secret's customer-managed key.
-            source.grant_read(fn)
+        statements = [
+            st for source in self.settings.credentials for st in grants.credential_statements(fn, source)
+        ]
         if self.settings.disable_cloudwatch_logs:
-            self._deny_cloudwatch(fn)
+            statements.append(grants.cloudwatch_deny())
+        if not all([grants.add_to_role(fn, st) for st in statements]):
+            Annotations.of(fn).add_warning_v2(
+                WarningIds.IMMUTABLE_ROLE,
+                f"Loki logging could not change the role of {fn.node.path} (it is imported or immutable): "
+                "grant it read access to the Loki credential and/or add the CloudWatch Logs Deny yourself.",
+            )
         _Marker(fn, self._fingerprint)
 
     def _runtime_supported(self, fn: lambda_.Function) -> bool:
@@ -236,24 +249,6 @@ class LokiLogging:
         if isinstance(found, lambda_.LayerVersion):
             return found
         return LokiTelemetryLayer(stack, LAYER_ID)
-
-    def _deny_cloudwatch(self, fn: lambda_.Function) -> None:
-        role = fn.role
-        statement = iam.PolicyStatement(
-            sid="LokiTelemetryDenyCloudWatchLogs",
-            effect=iam.Effect.DENY,
-            actions=list(CLOUDWATCH_DENY_ACTIONS),
-            # The function's log group name is a token that would make the role's policy depend
-            # on the function (a cycle); "*" is safe because a Deny only ever takes permissions away.
-            resources=["*"],
-        )
-        added = role is not None and role.add_to_principal_policy(statement).statement_added
-        if not added:
-            Annotations.of(fn).add_warning_v2(
-                WarningIds.IMMUTABLE_ROLE,
-                f"Loki logging could not add the CloudWatch Logs Deny to the role of {fn.node.path} "
-                "(it is imported or immutable); its logs still go to CloudWatch too.",
-            )
 
 
 def with_loki_logging(
@@ -341,6 +336,15 @@ def _singleton_target(singleton: lambda_.SingletonFunction) -> lambda_.Function 
         if isinstance(child, lambda_.Function) and child.function_arn == arn:
             return child
     return None
+
+
+def _is_edge_function(fn: lambda_.Function) -> bool:
+    """Lambda@Edge requires the role to trust edgelambda.amazonaws.com; that is the public tell."""
+    role = fn.role
+    if not isinstance(role, iam.Role) or role.assume_role_policy is None:
+        return False
+    trust = Stack.of(fn).resolve(role.assume_role_policy.to_json())
+    return "edgelambda.amazonaws.com" in json.dumps(trust)
 
 
 def _jsii_message(exc: BaseException) -> str:

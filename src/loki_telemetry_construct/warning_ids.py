@@ -18,6 +18,9 @@ class WarningIds:
     UNSUPPORTED_PYTHON_RUNTIME = _PREFIX + "unsupportedPythonRuntime"
     #: A container-image function: layers cannot be attached; bake the extension into the image.
     CONTAINER_IMAGE = _PREFIX + "containerImage"
+    #: A Lambda@Edge function (its role trusts edgelambda.amazonaws.com): Lambda@Edge supports
+    #: neither layers nor environment variables.
+    LAMBDA_EDGE = _PREFIX + "lambdaEdge"
     #: A custom-resource provider's function (e.g. S3 autoDeleteObjects, LogRetention), an L1
     #: ``CfnResource`` that has no ``add_layers``/``add_environment``.
     CUSTOM_RESOURCE_PROVIDER = _PREFIX + "customResourceProvider"
@@ -26,7 +29,7 @@ class WarningIds:
     #: The function was already instrumented by another LokiLogging with different settings;
     #: the first one applied wins.
     CONFLICTING_SETTINGS = _PREFIX + "conflictingSettings"
-    #: The function's role is imported and immutable, so a grant or the CloudWatch Deny could not be added.
+    #: The function's role is imported and immutable: the credential grant or the CloudWatch Deny is missing.
     IMMUTABLE_ROLE = _PREFIX + "immutableRole"
 
 

@@ -1,0 +1,317 @@
+"""CDK apps the construct tests synthesize once per session (each synth costs seconds of jsii time).
+
+``build_main`` is the representative app: every kind of function the aspect meets, with
+every option set. ``build_scenarios`` holds one small stack per behaviour, each with its
+own aspect, so one synth covers them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_cdk import (
+    App,
+    Aspects,
+    CfnParameter,
+    Duration,
+    NestedStack,
+    RemovalPolicy,
+    Size,
+    Stack,
+    Stage,
+    Token,
+)
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_ssm as ssm
+from aws_cdk.assertions import Annotations, Match
+from constructs import Construct, IConstruct
+
+from loki_telemetry_construct import LokiLogging, LokiTelemetryLayer, TelemetryBuffering, with_loki_logging
+
+ENV = {"account": "123456789012", "region": "eu-west-1"}
+CODE = "def handler(event, context):\n    print('hello')\n"
+LOKI_URL = "https://logs-prod-012.grafana.net/loki/api/v1/push"
+LAYER_ARN = "arn:aws:lambda:eu-west-1:123456789012:layer:loki-telemetry:7"
+
+
+def py_function(
+    scope: Construct,
+    id: str,
+    runtime: lambda_.Runtime = lambda_.Runtime.PYTHON_3_12,
+    **kwargs: object,
+) -> lambda_.Function:
+    return lambda_.Function(
+        scope,
+        id,
+        runtime=runtime,
+        handler="index.handler",
+        code=lambda_.Code.from_inline(CODE),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+class Workload(Construct):
+    """Every kind of function the aspect meets, as a user's stack would hold them."""
+
+    def __init__(self, scope: Construct, id: str) -> None:
+        super().__init__(scope, id)
+        self.py_x86 = py_function(self, "PyX86")
+        self.py_arm = py_function(
+            self, "PyArm", lambda_.Runtime.PYTHON_3_13, architecture=lambda_.Architecture.ARM_64
+        )
+        self.py310 = py_function(self, "Py310", lambda_.Runtime.PYTHON_3_10)
+        self.py39 = py_function(self, "Py39", lambda_.Runtime.PYTHON_3_9)
+        self.nodejs = lambda_.Function(
+            self,
+            "Node",
+            runtime=lambda_.Runtime.NODEJS_22_X,
+            handler="index.handler",
+            code=lambda_.Code.from_inline("exports.handler = async () => 'ok';"),
+        )
+        repo = ecr.Repository.from_repository_name(self, "Repo", "my-image")
+        self.image = lambda_.DockerImageFunction(
+            self, "Image", code=lambda_.DockerImageCode.from_ecr(repo, tag_or_digest="v1")
+        )
+        self.singleton = lambda_.SingletonFunction(
+            self,
+            "Singleton",
+            uuid="5f1b6a2e-2b0e-4c55-9a3c-8c1c0e7d2a11",
+            runtime=lambda_.Runtime.PYTHON_3_11,
+            handler="index.handler",
+            code=lambda_.Code.from_inline(CODE),
+        )
+        # S3 autoDeleteObjects and log retention add custom-resource provider functions.
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            auto_delete_objects=True,
+            removal_policy=RemovalPolicy.DESTROY,
+            enforce_ssl=True,
+            server_access_logs_prefix="access/",
+        )
+        self.retained = py_function(self, "WithLogRetention", log_retention=logs.RetentionDays.ONE_WEEK)
+        self.raw = lambda_.CfnFunction(
+            self,
+            "Raw",
+            role="arn:aws:iam::123456789012:role/raw",
+            runtime="python3.12",
+            handler="index.handler",
+            code=lambda_.CfnFunction.CodeProperty(zip_file=CODE),
+        )
+        self.excluded = py_function(self, "Excluded")
+        self.legacy = py_function(self, "LegacyReport")
+        nested = NestedStack(self, "Nested")
+        self.nested_fn = py_function(nested, "NestedPy")
+
+
+@dataclass
+class MainApp:
+    app: App
+    stack: Stack
+    workload: Workload
+    secret: secretsmanager.Secret
+    aspect: LokiLogging
+
+
+def build_main(*, instrument: bool = True) -> MainApp:
+    """The representative app, with every option set (or without the aspect: the baseline)."""
+    app = App(analytics_reporting=False)
+    stack = Stack(app, "Main", env=ENV)
+    workload = Workload(stack, "Workload")
+    key = kms.Key(stack, "AuthKey", enable_key_rotation=True)
+    secret = secretsmanager.Secret(stack, "LokiAuth", encryption_key=key)
+    aspect = LokiLogging(
+        loki_url=LOKI_URL,
+        batch_size=500,
+        flush_interval=Duration.seconds(2),
+        ship_before_freeze=True,
+        telemetry_types=("function", "platform"),
+        buffering=TelemetryBuffering(
+            max_items=2000, max_bytes=Size.kibibytes(512), timeout=Duration.millis(250)
+        ),
+        labels={"env": "prod", "team": "payments"},
+        tenant_id="team-a",
+        basic_auth_secret=secret,
+        max_buffer_bytes=Size.mebibytes(8),
+        max_line_bytes=64_000,
+        disable_cloudwatch_logs=True,
+        exclude=[workload.excluded, lambda fn: fn.node.id.startswith("Legacy")],
+    )
+    if instrument:
+        # App scope: reaches every stack and nested stack.
+        Aspects.of(app).add(aspect)
+    return MainApp(app, stack, workload, secret, aspect)
+
+
+@dataclass
+class Scenarios:
+    """One stack per behaviour; names are the stacks' ids."""
+
+    app: App
+    stacks: dict[str, Stack] = field(default_factory=dict)
+    fns: dict[str, IConstruct] = field(default_factory=dict)
+    stage: Stage | None = None
+
+
+def build_scenarios() -> Scenarios:
+    app = App(analytics_reporting=False)
+    s = Scenarios(app)
+
+    def stack(name: str, scope: Construct = app) -> Stack:
+        st = Stack(scope, name, env=ENV)
+        s.stacks[name] = st
+        return st
+
+    # Seed-style one-liner with defaults; both architectures.
+    st = stack("Minimal")
+    s.fns["min_x86"] = py_function(st, "PyX86")
+    s.fns["min_arm"] = py_function(st, "PyArm", architecture=lambda_.Architecture.ARM_64)
+    with_loki_logging(st, loki_ip="10.0.0.5", batch_size=10)
+
+    # Scoped to one function: its sibling is untouched.
+    st = stack("FunctionScope")
+    only = py_function(st, "Only")
+    s.fns["scope_only"] = only
+    s.fns["scope_other"] = py_function(st, "Other")
+    with_loki_logging(only, loki_ip="10.0.0.5")
+
+    # Scoped to a SingletonFunction: the wrapped function lives at the stack root.
+    st = stack("SingletonScope")
+    single = lambda_.SingletonFunction(
+        st,
+        "Single",
+        uuid="0b9d1c2e-1111-4e0e-9d5b-2b7f1f0a0c3d",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="index.handler",
+        code=lambda_.Code.from_inline(CODE),
+    )
+    # A second wrapper of the same uuid shares the function: it must get one layer, not two.
+    lambda_.SingletonFunction(
+        st,
+        "SingleAgain",
+        uuid="0b9d1c2e-1111-4e0e-9d5b-2b7f1f0a0c3d",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="index.handler",
+        code=lambda_.Code.from_inline(CODE),
+    )
+    with_loki_logging(single, loki_ip="10.0.0.5")
+
+    # A bearer token in SSM.
+    st = stack("BearerSsm")
+    s.fns["bearer"] = py_function(st, "Fn")
+    param = ssm.StringParameter.from_secure_string_parameter_attributes(
+        st, "Token", parameter_name="/loki/token"
+    )
+    with_loki_logging(st, loki_url=LOKI_URL, bearer_token_secret=param)
+
+    # The user's own layer object (shared from another stack) and a layer ARN.
+    layer_stack = stack("LayerHome")
+    user_layer = LokiTelemetryLayer(layer_stack, "LokiLayer")
+    st = stack("UserLayer")
+    s.fns["user_layer"] = py_function(st, "Fn")
+    with_loki_logging(st, loki_ip="10.0.0.5", layer=user_layer)
+    st = stack("ArnLayer")
+    s.fns["arn_a"] = py_function(st, "A")
+    s.fns["arn_b"] = py_function(st, "B")
+    with_loki_logging(st, loki_ip="10.0.0.5", layer=LAYER_ARN)
+
+    # include: by construct (a scope) and by predicate; exclude wins.
+    st = stack("Include")
+    team = Construct(st, "TeamA")
+    s.fns["inc_in_scope"] = py_function(team, "InScope")
+    s.fns["inc_by_predicate"] = py_function(st, "Reporting")
+    s.fns["inc_not_selected"] = py_function(st, "Elsewhere")
+    s.fns["inc_but_excluded"] = py_function(team, "Skipped")
+    with_loki_logging(
+        st,
+        loki_ip="10.0.0.5",
+        include=[team, lambda fn: fn.node.id == "Reporting"],
+        exclude=[s.fns["inc_but_excluded"]],
+    )
+
+    # A function that already uses Lambda's 5 layers.
+    st = stack("LayerLimit")
+    layers = [
+        lambda_.LayerVersion.from_layer_version_arn(
+            st, f"L{i}", f"arn:aws:lambda:eu-west-1:123456789012:layer:other{i}:1"
+        )
+        for i in range(5)
+    ]
+    s.fns["full"] = py_function(st, "Full", layers=layers)
+    with_loki_logging(st, loki_ip="10.0.0.5")
+
+    # Applied twice with the same settings, then a third time with different ones.
+    st = stack("Twice")
+    s.fns["twice"] = py_function(st, "Fn")
+    with_loki_logging(st, loki_ip="10.0.0.5", batch_size=10)
+    with_loki_logging(st, loki_ip="10.0.0.5", batch_size=10)
+    st_conflict = stack("Conflict")
+    s.fns["conflict"] = py_function(st_conflict, "Fn")
+    with_loki_logging(st_conflict, loki_ip="10.0.0.5")
+    with_loki_logging(st_conflict, loki_ip="10.0.0.6")
+
+    # An imported, immutable role: the CloudWatch Deny cannot be added.
+    st = stack("ImmutableRole")
+    role = iam.Role.from_role_arn(st, "Role", "arn:aws:iam::123456789012:role/fixed", mutable=False)
+    s.fns["immutable"] = py_function(st, "Fn", role=role)
+    with_loki_logging(st, loki_ip="10.0.0.5", disable_cloudwatch_logs=True)
+
+    # Deploy-time values (tokens) pass through unvalidated.
+    st = stack("Tokens")
+    url = CfnParameter(st, "LokiUrl", type="String")
+    size = CfnParameter(st, "BatchSize", type="Number")
+    s.fns["tokens"] = py_function(st, "Fn")
+    with_loki_logging(st, loki_url=url.value_as_string, batch_size=Token.as_number(size.value_as_number))
+
+    # Lambda@Edge (EdgeFunction in us-east-1 keeps the function in this stack).
+    st = Stack(app, "Edge", env={"account": "123456789012", "region": "us-east-1"})
+    s.stacks["Edge"] = st
+    edge = cloudfront.experimental.EdgeFunction(
+        st,
+        "EdgeFn",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="index.handler",
+        code=lambda_.Code.from_inline(CODE),
+    )
+    s.fns["edge"] = edge
+    s.fns["edge_sibling"] = py_function(st, "Regular")
+    with_loki_logging(st, loki_ip="10.0.0.5")
+
+    # A Stage as the scope: every stack inside it.
+    stage = Stage(app, "Prod", env=ENV)
+    s.stage = stage
+    for name in ("StageA", "StageB"):
+        st = stack(name, stage)
+        s.fns[name] = py_function(st, "Fn")
+    with_loki_logging(stage, loki_ip="10.0.0.5")
+    return s
+
+
+# -- helpers for reading synthesized output ------------------------------------------------
+def logical_id(fn: IConstruct) -> str:
+    """The CloudFormation logical id of a function's L1 (or of an L1 itself)."""
+    node = fn.node.default_child or fn
+    return Stack.of(fn).get_logical_id(node)  # type: ignore[arg-type]
+
+
+def props_of(template: dict[str, Any], fn: IConstruct) -> dict[str, Any]:
+    return template["Resources"][logical_id(fn)]["Properties"]  # type: ignore[no-any-return]
+
+
+def env_of(template: dict[str, Any], fn: IConstruct) -> dict[str, Any]:
+    return props_of(template, fn).get("Environment", {}).get("Variables", {})  # type: ignore[no-any-return]
+
+
+def annotation_paths(stack: Stack, kind: str, pattern: str) -> set[str]:
+    """Paths (as ``/Stack/...``) of the warnings/errors whose message matches ``pattern``."""
+    found = Annotations.from_stack(stack)
+    finder = found.find_warning if kind == "warning" else found.find_error
+    return {m.id for m in finder("*", Match.string_like_regexp(pattern))}
