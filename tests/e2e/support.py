@@ -1,0 +1,307 @@
+"""Helpers shared by the end-to-end tests: budgets, expected lines, line matching,
+and a way to hold an invoke open (environment thawed) while the test observes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loki_telemetry_extension import envvars
+
+REPO = Path(__file__).resolve().parents[2]
+#: The layer root exactly as LokiTelemetryLayer bundles it.
+LAYER_DIR = REPO / "extension"
+FUNCTIONS_DIR = Path(__file__).resolve().parent / "functions"
+HANDLER = "app.handler"
+EXTENSION_MARKER = "[loki-telemetry-extension]"
+
+# --- Budgets -------------------------------------------------------------------
+# post_runtime_ms is what the extension adds to every invoke (runtime response -> last
+# extension `next`): billed time the user pays for. Batch mode calls `next` at once,
+# so it should be ~0; the bounds are generous because two cores are shared by
+# several concurrent test runs (precise figures live in bench/, not here).
+BATCH_P50_BUDGET_MS = 50.0
+BATCH_MAX_BUDGET_MS = 1_000.0
+#: Ship-before-freeze waits for runtimeDone and one push to a local receiver.
+SHIP_P50_BUDGET_MS = 400.0
+SHIP_MAX_BUDGET_MS = 2_500.0
+#: Lambda SIGKILLs the environment 2,000 ms after SHUTDOWN.
+SHUTDOWN_DEADLINE_MS = 2_000.0
+#: How long to wait for lines that are due (condition-variable waits, not sleeps).
+ARRIVAL_TIMEOUT_S = 15.0
+
+
+def invoke_ok(emulator: Any, steps: list[dict[str, Any]]) -> Any:
+    """Invoke and assert that the function itself succeeded."""
+    result = emulator.invoke({"steps": steps})
+    assert result.error is None, f"invoke failed: {result.error!r}"
+    return result
+
+
+@dataclass
+class Budget:
+    """Collects post_runtime_ms of every invoke and checks it against a budget."""
+
+    p50_ms: float
+    max_ms: float
+    samples: list[float] = field(default_factory=list)
+
+    def add(self, result: Any) -> Any:
+        self.samples.append(float(result.post_runtime_ms))
+        return result
+
+    def check(self) -> None:
+        assert self.samples, "no invokes measured"
+        p50 = statistics.median(self.samples)
+        worst = max(self.samples)
+        assert p50 <= self.p50_ms, f"median post_runtime_ms {p50:.1f} > budget {self.p50_ms}"
+        assert worst <= self.max_ms, f"worst post_runtime_ms {worst:.1f} > budget {self.max_ms}"
+
+
+def batch_budget() -> Budget:
+    return Budget(BATCH_P50_BUDGET_MS, BATCH_MAX_BUDGET_MS)
+
+
+def ship_budget() -> Budget:
+    return Budget(SHIP_P50_BUDGET_MS, SHIP_MAX_BUDGET_MS)
+
+
+# --- What the function wrote --------------------------------------------------------
+def burst_lines(prefix: str, count: int, width: int = 0) -> list[str]:
+    """The lines app.handler's ``burst`` step prints (keep in sync with functions/app.py)."""
+    lines = []
+    for i in range(count):
+        head = f"{prefix}-{i:06d} "
+        lines.append(head + "." * max(0, width - len(head)))
+    return lines
+
+
+def print_records(texts: Iterable[str]) -> list[str]:
+    """Lambda delivers a multi-line print as one record per line."""
+    return [line for text in texts for line in text.split("\n")]
+
+
+# --- What Loki stored ---------------------------------------------------------------
+def is_function_output(entry: Any, function_name: str) -> bool:
+    """The function's own lines: its stream, without the type label that marks
+    platform/extension records and the extension's own reports."""
+    labels = entry.labels
+    return labels.get("function") == function_name and "type" not in labels
+
+
+def function_entries(receiver: Any, function_name: str) -> list[Any]:
+    entries = receiver.entries(f'{{function="{function_name}"}}')
+    return [e for e in entries if is_function_output(e, function_name)]
+
+
+def message_of(line: str) -> str:
+    """The user's text of a stored line: JSON-format records are stored as the JSON
+    object (possibly with the extension's fallback fields); compare their message."""
+    if line.startswith("{"):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            return line
+        if isinstance(obj, dict) and "message" in obj:
+            message = obj["message"]
+            return message if isinstance(message, str) else json.dumps(message)
+    return line
+
+
+def text_message(line: str) -> str:
+    """The message of a Text-format ``logging`` line: ``[LEVEL]\\t<time>\\t<request id>\\t<msg>``."""
+    if line.startswith("[") and line.count("\t") >= 3:
+        return line.split("\t", 3)[3]
+    return line
+
+
+def assert_same_lines(stored: Sequence[str], expected: Sequence[str], what: str = "lines") -> None:
+    """Multiset equality with a readable diff: nothing lost, nothing duplicated."""
+    got, want = Counter(stored), Counter(expected)
+    if got == want:
+        return
+    missing = want - got
+    extra = got - want
+    dupes = {k: v for k, v in got.items() if v > 1 and want.get(k, 0) < v}
+
+    def show(c: Counter[str]) -> str:
+        items = list(c.items())[:5]
+        return ", ".join(f"{k[:80]!r}x{v}" for k, v in items)
+
+    raise AssertionError(
+        f"{what}: stored {len(stored)} vs emitted {len(expected)}; "
+        f"missing {sum(missing.values())} [{show(missing)}]; "
+        f"unexpected {sum(extra.values())} [{show(extra)}]; duplicated {len(dupes)}"
+    )
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout_s: float, condition: threading.Event | None = None
+) -> bool:
+    """Poll ``predicate`` until true or the deadline; waits on an Event, never a bare sleep."""
+    stop = condition or threading.Event()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if predicate():
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        stop.wait(min(0.05, left))
+
+
+# --- Holding an invoke open ------------------------------------------------------
+@dataclass
+class Held:
+    request_id: str
+    result: list[Any]
+
+
+@contextmanager
+def held_invoke(emulator: Any, steps: list[dict[str, Any]], timeout_s: float = 20.0) -> Iterator[Held]:
+    """Run an invoke whose handler runs ``steps`` then blocks until released.
+
+    While inside the ``with`` body the runtime and extensions are thawed (Lambda is
+    mid-invoke), so the test can watch the extension work without racing a freeze.
+    The handler connecting back is the synchronisation point: no sleeps.
+    """
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.settimeout(timeout_s)
+        port = server.getsockname()[1]
+        outcome: list[Any] = []
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                outcome.append(emulator.invoke({"steps": [*steps, {"hold": port}]}))
+            except BaseException as exc:  # surfaced in the test thread below
+                failure.append(exc)
+
+        thread = threading.Thread(target=run, name="held-invoke", daemon=True)
+        thread.start()
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(timeout_s)
+            request_id = conn.makefile("rb").readline().decode().strip()
+            try:
+                yield Held(request_id, outcome)
+            finally:
+                conn.sendall(b"x")
+        thread.join(timeout_s)
+        assert not thread.is_alive(), "held invoke did not finish after release"
+        if failure:
+            raise failure[0]
+        assert outcome and outcome[0].error is None, f"held invoke failed: {outcome!r}"
+
+
+# --- Environments ----------------------------------------------------------------
+def loki_env(receiver: Any, **extra: str) -> dict[str, str]:
+    """The environment the construct would set, pointing at ``receiver``."""
+    return {envvars.LOKI_URL: receiver.url, **extra}
+
+
+MOTO_REGION = "us-east-1"
+MOTO_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing-session",
+    "AWS_REGION": MOTO_REGION,
+    "AWS_DEFAULT_REGION": MOTO_REGION,
+}
+
+
+def aws_env(moto_url: str) -> dict[str, str]:
+    """What a function's environment carries to reach moto instead of AWS."""
+    return {**MOTO_CREDENTIALS, "AWS_ENDPOINT_URL": moto_url}
+
+
+def boto_client(service: str, moto_url: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=moto_url,
+        region_name=MOTO_REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+# --- Pythons ------------------------------------------------------------------------
+def pyenv_pythons() -> list[str]:
+    """Newest pyenv interpreter for each Lambda Python runtime the extension supports."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = []
+    for minor in ("3.10", "3.11", "3.12", "3.13"):
+        candidates = sorted(
+            root.glob(f"{minor}.*/bin/python3"),
+            key=lambda p: tuple(int(x) for x in p.parts[-3].split(".") if x.isdigit()),
+        )
+        if candidates:
+            found.append(str(candidates[-1]))
+    return found
+
+
+# --- The extension's own accounts -------------------------------------------------
+#: The extension's cumulative drop report on stderr (dispatcher/lifecycle):
+#: "log entries lost so far: buffer_full=N, rejected_by_loki=N, shutdown_deadline=N, lambda_logs_dropped=N"
+#: and, at SHUTDOWN, the same counters after "entries lost in this environment:".
+_DROP_REPORT = re.compile(r"entries lost (?:so far|in this environment): (?P<counts>.*)$")
+_COUNT = re.compile(r"(\w+)=(\d+)")
+
+
+def reported_drop_counters(emulator: Any) -> dict[str, int]:
+    """The extension's latest cumulative drop counters (empty: it never reported a loss)."""
+    latest: dict[str, int] = {}
+    for line in emulator.extension_stderr():
+        if EXTENSION_MARKER not in line:
+            continue
+        m = _DROP_REPORT.search(line)
+        if m:
+            latest = {k: int(v) for k, v in _COUNT.findall(m.group("counts"))}
+    return latest
+
+
+def reported_drops(emulator: Any) -> int:
+    """Lines the extension says it lost (its own drops plus Lambda's logsDropped records)."""
+    return sum(reported_drop_counters(emulator).values())
+
+
+def assert_healthy_extension(emulator: Any, shutdown: Any) -> None:
+    """No Extension.Crash at any point, a clean exit by itself at SHUTDOWN, no traceback."""
+    assert not emulator.resets, f"environment was reset (crash/timeout): {emulator.resets}"
+    assert not shutdown.killed, f"SIGKILLed at the shutdown deadline: {shutdown}"
+    ext_codes = {n: c for n, c in shutdown.exit_codes.items() if n != "runtime"}
+    assert ext_codes and all(c == 0 for c in ext_codes.values()), f"extension exit codes: {ext_codes}"
+    stderr = "\n".join(emulator.extension_stderr())
+    assert "Traceback" not in stderr, stderr[-3000:]
+
+
+def extension_pids(emulator: Any) -> list[int]:
+    return list(emulator.extension_pids.values())
+
+
+def listener_port(emulator: Any) -> int:
+    """Port of the extension's Telemetry API listener (from its subscription)."""
+    subs = emulator.subscriptions()
+    assert len(subs) == 1, f"expected one subscriber, got {subs}"
+    return int(next(iter(subs.values())).port)
+
+
+def assert_no_resent_entries(receiver: Any) -> None:
+    """Every pushed entry that Loki stored was pushed once: no request re-sent entries
+    that were already stored (the receiver dedupes like Loki, so count at the wire)."""
+    assert receiver.duplicates == 0, f"{receiver.duplicates} entries were pushed twice"

@@ -1,0 +1,113 @@
+"""Text and JSON log formats end to end: prints, stderr, multi-line prints, multi-line
+``logging`` calls and unicode all reach Loki exactly once, with the right labels and
+metadata, and the extension adds (almost) nothing to any invoke."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loki_telemetry_extension import envvars
+
+from tests.e2e.conftest import MakeEmulator
+from tests.e2e.support import (
+    assert_same_lines,
+    batch_budget,
+    function_entries,
+    invoke_ok,
+    loki_env,
+    message_of,
+    print_records,
+    text_message,
+)
+
+UNICODE = [
+    "grüße aus köln ✓",
+    "日本語のログ行",
+    "emoji 🚀🔥 and a combining e\u0301",
+    "rtl שלום עולם",
+    "tab\tinside and trailing spaces   ",
+]
+PRINTS = ["plain line one", "multi\nline\nprint", *UNICODE]
+STDERR = ["to stderr", "stderr\ntwo lines"]
+LOGS = ["info via logging", "a multi-line\nlogging call\n  with indentation", "ünïcödé via logging"]
+
+
+def _steps(tag: str) -> list[dict[str, Any]]:
+    return [
+        {"print": [f"{tag} {p}" for p in PRINTS]},
+        {"stderr": [f"{tag} {s}" for s in STDERR]},
+        {"log": [f"{tag} {m}" for m in LOGS], "level": "INFO"},
+        {"log": [f"{tag} warning {m}" for m in LOGS[:1]], "level": "WARNING"},
+    ]
+
+
+def _expected_prints(tag: str) -> list[str]:
+    return print_records([f"{tag} {p}" for p in PRINTS] + [f"{tag} {s}" for s in STDERR])
+
+
+def _expected_logs(tag: str) -> list[str]:
+    return [f"{tag} {m}" for m in LOGS] + [f"{tag} warning {LOGS[0]}"]
+
+
+def _run(make_emulator: MakeEmulator, receiver: Any, name: str, log_format: str) -> tuple[Any, list[str]]:
+    emulator = make_emulator(
+        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "7"}),
+        function_name=name,
+        log_format=log_format,
+    )
+    budget = batch_budget()
+    request_ids = []
+    for i in range(5):
+        request_ids.append(budget.add(invoke_ok(emulator, _steps(f"inv{i}"))).request_id)
+    result = emulator.shutdown()
+    assert result.duration_ms < 2_000
+    budget.check()
+    return emulator, request_ids
+
+
+def test_text_format_every_record_stored_once(make_emulator: MakeEmulator, receiver: Any) -> None:
+    _emulator, request_ids = _run(make_emulator, receiver, "e2e-text", "Text")
+    entries = function_entries(receiver, "e2e-text")
+    tags = [f"inv{i}" for i in range(5)]
+
+    prints = [e.line for e in entries if not e.line.startswith("[")]
+    logs = [e.line for e in entries if e.line.startswith("[")]
+    assert_same_lines(prints, [ln for t in tags for ln in _expected_prints(t)], "print/stderr lines")
+    # One logging call is one record even when it spans lines; the runtime's text
+    # format prefixes it with level, time and request id.
+    assert_same_lines(
+        [text_message(ln).replace("\r", "\n") for ln in logs],
+        [ln for t in tags for ln in _expected_logs(t)],
+        "logging records",
+    )
+    for line in logs:
+        level, _, request_id, _ = line.split("\t", 3)
+        assert level in ("[INFO]", "[WARNING]")
+        assert request_id in request_ids
+    # Labels: source + function (+ static ones), never a request id.
+    for e in entries:
+        assert e.labels.get("source") == envvars.SOURCE_LABEL_VALUE
+        assert not any(rid in e.labels.values() for rid in request_ids)
+
+
+def test_json_format_every_record_stored_once(make_emulator: MakeEmulator, receiver: Any) -> None:
+    _run(make_emulator, receiver, "e2e-json", "JSON")
+    entries = function_entries(receiver, "e2e-json")
+    tags = [f"inv{i}" for i in range(5)]
+    messages = [message_of(e.line) for e in entries]
+    expected = [ln for t in tags for ln in _expected_prints(t) + _expected_logs(t)]
+    assert_same_lines(messages, expected, "JSON-format messages")
+
+
+def test_json_format_request_id_and_level_in_structured_metadata(
+    make_emulator: MakeEmulator, receiver: Any
+) -> None:
+    emulator = make_emulator(loki_env(receiver), function_name="e2e-json-meta", log_format="JSON")
+    result = invoke_ok(emulator, [{"log": ["meta check"], "level": "WARNING"}])
+    emulator.shutdown()
+    [entry] = [e for e in function_entries(receiver, "e2e-json-meta") if "meta check" in e.line]
+    # Loki 3.x: request id and level are structured metadata, not labels.
+    values = {str(v) for v in (entry.metadata or {}).values()}
+    assert result.request_id in values, entry.metadata
+    assert any(v.upper().startswith("WARN") for v in values), entry.metadata
+    assert result.request_id not in entry.labels.values()

@@ -1,0 +1,97 @@
+"""SHUTDOWN at random points: whatever is queued when SHUTDOWN arrives is either
+stored in Loki or reported as dropped, and the extension exits by itself before
+Lambda's 2,000 ms deadline (never SIGKILLed, never an Extension.Crash)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from loki_telemetry_extension import envvars
+
+from tests.e2e.conftest import MakeEmulator
+from tests.e2e.support import (
+    SHUTDOWN_DEADLINE_MS,
+    assert_same_lines,
+    batch_budget,
+    burst_lines,
+    function_entries,
+    invoke_ok,
+    loki_env,
+    reported_drops,
+)
+
+SEEDS = [11, 23, 37, 41, 59]
+
+
+def _random_scenario(rng: random.Random) -> list[tuple[str, int]]:
+    """A random number of invokes, each with a random line count; the last one is
+    often large so SHUTDOWN finds records still in flight (telemetry buffer, queue)."""
+    invokes = rng.randint(0, 25)
+    plan = [(f"s{i:03d}", rng.choice([0, 1, 3, 50, 120, 400])) for i in range(invokes)]
+    if invokes and rng.random() < 0.7:
+        plan[-1] = (plan[-1][0], rng.randint(1_000, 5_000))
+    return plan
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_shutdown_at_random_point_loses_nothing(
+    make_emulator: MakeEmulator, receiver: Any, seed: int
+) -> None:
+    rng = random.Random(seed)
+    plan = _random_scenario(rng)
+    batch = rng.choice(["1", "100", "1000", "10000"])
+    reason = rng.choice(["spindown", "timeout", "failure"])
+    name = f"e2e-shutdown-{seed}"
+    emulator = make_emulator(
+        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: batch}), function_name=name
+    )
+    budget = batch_budget()
+    expected: list[str] = []
+    for prefix, count in plan:
+        budget.add(invoke_ok(emulator, [{"burst": {"prefix": prefix, "count": count, "width": 40}}]))
+        expected.extend(burst_lines(prefix, count, 40))
+
+    result = emulator.shutdown(reason=reason)
+
+    assert result.duration_ms < SHUTDOWN_DEADLINE_MS, result
+    assert not result.killed, f"extension had to be SIGKILLed: {result}"
+    # A healthy local Loki leaves no excuse to drop anything.
+    stored = [e.line for e in function_entries(receiver, name)]
+    assert_same_lines(stored, expected, f"seed {seed}: {len(plan)} invokes, batch {batch}, {reason}")
+    assert reported_drops(emulator) == 0
+    if plan:
+        budget.check()
+
+
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_shutdown_with_slow_loki_stores_or_reports_every_line(
+    make_emulator: MakeEmulator, receiver: Any, seed: int
+) -> None:
+    # GIVEN a Loki so slow that a big backlog cannot be drained inside the deadline
+    rng = random.Random(seed)
+    name = f"e2e-shutdown-slow-{seed}"
+    emulator = make_emulator(
+        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "200"}), function_name=name
+    )
+    expected: list[str] = []
+    for i in range(rng.randint(3, 8)):
+        prefix = f"q{i:03d}"
+        count = rng.randint(500, 2_000)
+        invoke_ok(emulator, [{"burst": {"prefix": prefix, "count": count, "width": 60}}])
+        expected.extend(burst_lines(prefix, count, 60))
+    receiver.faults.slow(0.6)
+
+    # WHEN SHUTDOWN arrives
+    result = emulator.shutdown()
+
+    # THEN the extension still exits in time and every line is stored or counted as dropped
+    assert result.duration_ms < SHUTDOWN_DEADLINE_MS, result
+    assert not result.killed, f"extension had to be SIGKILLed: {result}"
+    receiver.faults.clear()
+    stored = [e.line for e in function_entries(receiver, name)]
+    assert len(set(stored)) == len(stored), "duplicates stored"
+    assert set(stored) <= set(expected)
+    dropped = reported_drops(emulator)
+    assert len(stored) + dropped == len(expected), (len(stored), dropped, len(expected))
