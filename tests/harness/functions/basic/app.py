@@ -13,7 +13,7 @@ print("init line from module scope")
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for i in range(int(event.get("lines", 1))):
-        print(f"line {i} of {context.aws_request_id}")
+        print(f"line {i} of {context.aws_request_id}".ljust(int(event.get("width", 0)), "x"))
     if event.get("log"):
         logger.info(event["log"])
     if event.get("sleep"):
