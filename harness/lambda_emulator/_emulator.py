@@ -328,6 +328,15 @@ class LambdaEmulator:
         return env
 
     @property
+    def init_result(self) -> InitResult | None:
+        """The latest successful init (a reset's re-init replaces it), or None."""
+        return self.init_results[-1] if self.init_results else None
+
+    def stderr_by_process(self) -> dict[str, list[str]]:
+        """Captured stderr lines by process name ("runtime" and each extension)."""
+        return self._env_or_last().stderr_by_process()
+
+    @property
     def runtime_pid(self) -> int:
         env = self._env_or_last()
         assert env.runtime is not None
