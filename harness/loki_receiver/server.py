@@ -17,13 +17,15 @@ from .model import RequestRecord
 if TYPE_CHECKING:
     from .receiver import LokiReceiver
 
-PUSH_PATHS = ("/loki/api/v1/push", "/api/prom/push")
+PUSH_PATHS = ("/loki/api/v1/push",)
 
 
 class Server(ThreadingHTTPServer):
     """ThreadingHTTPServer that knows its receiver and can cut every open connection."""
 
     daemon_threads = True
+    # Never wait for handler threads on close: an outage must cut in while a slow answer is held.
+    block_on_close = False
     allow_reuse_address = True
     # Many extension instances may connect at once in e2e tests and bench.
     request_queue_size = 128

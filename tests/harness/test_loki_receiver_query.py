@@ -303,5 +303,24 @@ def test_wait_for_count_wakes_on_push_and_times_out() -> None:
         ts = now_ns()
         push(r.url, [(B, [[str(ts), "other stream"]])])
         push(r.url, [(A, [[str(ts + i), f"x{i}"] for i in range(3)])])
-        t.join(30)
+        # The waiter must be woken by the pushes, long before its own 30 s timeout.
+        t.join(10)
+        assert not t.is_alive()
         assert result == [True]
+
+
+def test_buildinfo_reports_the_mode() -> None:
+    with LokiReceiver() as v3, LokiReceiver(structured_metadata=False) as v2:
+        assert get(v3.base_url, "/loki/api/v1/status/buildinfo").json()["version"].startswith("3.")
+        assert get(v2.base_url, "/loki/api/v1/status/buildinfo").json()["version"].startswith("2.")
+
+
+def test_wait_for_requests_counts_pushes_whatever_their_status() -> None:
+    with LokiReceiver() as r:
+        assert r.wait_for_requests(1, timeout=0.05) is False
+        push(r.url, raw=b"not json")
+        get(r.base_url, "/ready")
+        assert r.wait_for_requests(1, timeout=5)
+        assert not r.wait_for_requests(2, timeout=0.05)
+        assert r.wait_for_requests(2, timeout=5, push_only=False)
+        assert [q.status for q in r.push_requests()] == [400]
