@@ -70,6 +70,11 @@ class _Subscriber:
     def offer(self, evt: dict[str, Any], size: int, now: float) -> None:
         if evt["type"].split(".")[0] not in self.sub.types:
             return
+        is_log = evt["type"] in ("function", "extension")
+        if is_log and self.sub.schema_version == "2022-07-01" and isinstance(evt["record"], dict):
+            # Before 2022-12-13 a JSON-format log record is always rendered as a string.
+            evt = {**evt, "record": json.dumps(evt["record"], separators=(",", ":"))}
+            size = _records.event_size(evt)
         if self.buffered_bytes + size > self.hub.buffer_limit_bytes:
             # The consumer is not keeping up: drop the newest and report it later.
             self.pending_dropped_records += 1

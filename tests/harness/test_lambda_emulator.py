@@ -317,13 +317,23 @@ def test_json_log_format(layer: Any, emulators: list[LambdaEmulator]) -> None:
                 "buffering": FAST,
             },
             "wait_runtime_done": True,
-        }
+        },
+        old={
+            "subscribe": {
+                "schemaVersion": "2022-07-01",
+                "types": ["platform", "function"],
+                "buffering": FAST,
+            },
+            "wait_runtime_done": True,
+        },
     )
     lam = _emulator(emulators, layers=[root], env=env, log_format="JSON")
     with lam:
         res = lam.invoke({"lines": 1, "log": "first\nsecond"})
     records = [it["record"] for it in recs["rec"].items("function")]
     assert all(isinstance(r, dict) for r in records)
+    # schema 2022-07-01 always gets strings: the same objects, serialised
+    assert [json.loads(r) for r in (it["record"] for it in recs["old"].items("function"))] == records
     printed = [r for r in records if r["message"] == f"line 0 of {res.request_id}"]
     assert len(printed) == 1 and set(printed[0]) == {"timestamp", "level", "message"}
     logged = [r for r in records if r.get("requestId") == res.request_id and "first" in r["message"]]
