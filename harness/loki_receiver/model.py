@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import NamedTuple
+
+_NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class StoredEntry:
-    """One log entry as Loki stored it."""
+class StoredEntry(NamedTuple):
+    """One log entry as Loki stored it (a NamedTuple: cheap to build at 100k+ entries per second)."""
 
     labels: Mapping[str, str]
     ts_ns: int
     line: str
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = _NO_METADATA
     #: X-Scope-OrgID the entry was pushed with (None when absent and tenancy is off).
     tenant: str | None = None
     #: Wall clock (time.time_ns) when the receiver stored it: for delivery-latency figures.

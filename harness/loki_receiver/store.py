@@ -57,7 +57,7 @@ class Store:
                             labels=stored.labels,
                             ts_ns=e.ts_ns,
                             line=e.line,
-                            metadata=dict(e.metadata),
+                            metadata=e.metadata,
                             tenant=tenant,
                             stored_at_ns=now,
                         )

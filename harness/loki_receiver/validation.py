@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from .limits import MAX_BODY_BYTES, SERVICE_NAME_LABEL, Limits
 
@@ -31,11 +32,14 @@ class PushError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     ts_ns: int
     line: str
     metadata: Mapping[str, str]
+
+
+#: Shared "no structured metadata" value; never mutated.
+_EMPTY: dict[str, str] = {}
 
 
 @dataclass
@@ -155,7 +159,7 @@ def _parse_entry(value: object) -> Entry:
     line = value[1] if len(value) > 1 else ""
     if not isinstance(line, str):
         raise PushError(400, "Value is string, but can't find closing '\"' symbol (line must be a string)")
-    metadata: dict[str, str] = {}
+    metadata: dict[str, str] = _EMPTY
     if len(value) > 2:
         sm = value[2]
         if not isinstance(sm, dict):
@@ -163,8 +167,9 @@ def _parse_entry(value: object) -> Entry:
         for k, v in sm.items():
             if not isinstance(v, str):
                 raise PushError(400, f"structured metadata value for {k!r} must be a string")
-            metadata[k] = v
-    return Entry(ts_ns=ts, line=line, metadata=metadata)
+        # json.loads built a fresh dict of str -> str: keep it as is.
+        metadata = sm
+    return Entry(ts, line, metadata)
 
 
 # --- labels ------------------------------------------------------------------
@@ -215,30 +220,38 @@ def _rfc3339(ts_ns: int) -> str:
 
 def validate_entry(entry: Entry, ls: str, limits: Limits, now_ns: int) -> str | None:
     """Per-entry checks (``ValidateEntry``), in Loki's order; returns the error message or None."""
+    err, _ = check_entry(entry, ls, limits, now_ns)
+    return err
+
+
+def check_entry(entry: Entry, ls: str, limits: Limits, now_ns: int) -> tuple[str | None, int]:
+    """``validate_entry`` plus the entry's size (line + structured metadata bytes) for the rate limit."""
     oldest = now_ns - int(limits.reject_old_samples_max_age_s * 1e9)
     if limits.reject_old_samples and entry.ts_ns < oldest:
-        return (
+        return _err(
             f"entry for stream '{ls}' has timestamp too old: {_rfc3339(entry.ts_ns)}, "
             f"oldest acceptable timestamp is: {_rfc3339(oldest)}"
         )
     if entry.ts_ns > now_ns + int(limits.creation_grace_period_s * 1e9):
-        return f"entry for stream '{ls}' has timestamp too new: {_rfc3339(entry.ts_ns)}"
-    line_len = len(entry.line.encode())
+        return _err(f"entry for stream '{ls}' has timestamp too new: {_rfc3339(entry.ts_ns)}")
+    line_len = len(entry.line) if entry.line.isascii() else len(entry.line.encode())
     if limits.max_line_size and line_len > limits.max_line_size:
-        return (
+        return _err(
             f"Max entry size '{limits.max_line_size}' bytes exceeded for stream '{ls}' "
             f"while adding an entry with length '{line_len}' bytes"
         )
+    size = line_len
     if entry.metadata:
         if not limits.allow_structured_metadata:
-            return (
+            return _err(
                 f"stream '{ls}' includes structured metadata, but this feature is disallowed. Please see "
                 "`limits_config.allow_structured_metadata` or contact your Loki administrator to enable it."
             )
-        size = metadata_size(entry.metadata)
-        if limits.max_structured_metadata_size and size > limits.max_structured_metadata_size:
-            return (
-                f"stream '{ls}' has structured metadata too large: '{size}' bytes, limit: "
+        sm_size = metadata_size(entry.metadata)
+        size += sm_size
+        if limits.max_structured_metadata_size and sm_size > limits.max_structured_metadata_size:
+            return _err(
+                f"stream '{ls}' has structured metadata too large: '{sm_size}' bytes, limit: "
                 f"'{limits.max_structured_metadata_size}' bytes. Please see "
                 "`limits_config.max_structured_metadata_size` or contact your Loki administrator to "
                 "increase it."
@@ -246,17 +259,26 @@ def validate_entry(entry: Entry, ls: str, limits: Limits, now_ns: int) -> str | 
         count = len(entry.metadata)
         max_count = limits.max_structured_metadata_entries_count
         if max_count and count > max_count:
-            return (
+            return _err(
                 f"stream '{ls}' has too many structured metadata labels: '{count}', limit: "
                 f"'{limits.max_structured_metadata_entries_count}'. Please see "
                 "`limits_config.max_structured_metadata_entries_count` or contact your Loki administrator "
                 "to increase it."
             )
-    return None
+    return None, size
+
+
+def _err(message: str) -> tuple[str, int]:
+    return message, 0
 
 
 def metadata_size(metadata: Mapping[str, str]) -> int:
-    return sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
+    """Loki's ``StructuredMetadataSize``: bytes of every name plus every value."""
+    size = 0
+    for k, v in metadata.items():
+        size += len(k) if k.isascii() else len(k.encode())
+        size += len(v) if v.isascii() else len(v.encode())
+    return size
 
 
 def validate(
@@ -288,12 +310,12 @@ def validate(
         ls = labels_string(labels)
         kept: list[Entry] = []
         for entry in stream.entries:
-            err = validate_entry(entry, ls, limits, now)
+            err, size = check_entry(entry, ls, limits, now)
             if err:
                 out.errors.append(err)
                 continue
             kept.append(entry)
-            out.accepted_bytes += len(entry.line.encode()) + metadata_size(entry.metadata)
+            out.accepted_bytes += size
         if kept:
             out.streams.append(Stream(labels=labels, entries=kept))
     return out
