@@ -17,9 +17,8 @@ from aws_cdk import App
 
 from integ import nag
 from integ.loki_settings import LokiSettings
+from integ.sample_stack import APP_STACK_NAME as STACK_NAME
 from integ.sample_stack import SampleStack
-
-STACK_NAME = "LokiSampleApp"
 
 
 def build(app: App) -> SampleStack:

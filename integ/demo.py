@@ -28,9 +28,9 @@ from typing import Any
 from harness.lambda_emulator import LambdaEmulator
 from harness.loki_receiver import LokiReceiver
 from integ import loki_settings, s3_events
-from integ.app import STACK_NAME
 from integ.local_aws import MotoServer, create_resources, ensure_no_proxy_for_loopback
 from integ.loki_query import LokiQuery, QueryResult, label_key
+from integ.sample_stack import APP_STACK_NAME as STACK_NAME
 from integ.synth import REPO_ROOT, FunctionInfo, SynthesizedStack, cdk_synth, read_stack
 
 DEFAULT_UPLOADS = 20
@@ -43,6 +43,8 @@ INGEST_FUNCTION_NAME = f"{STACK_NAME}-Ingest"
 QUERY_WAIT_S = 60.0
 #: Marks the extension's own records (drop reports, diagnostics): not the function's lines.
 TYPE_LABEL = "type"
+#: Lines shown per stream after the counts.
+SAMPLE_LINES = 4
 
 Printer = Callable[[str], None]
 
@@ -123,7 +125,8 @@ def run(
         out("== 3/3 SHUTDOWN and count what Loki received")
         shutdown = emulator.shutdown()
         out(
-            f"   SHUTDOWN took {shutdown.duration_ms:.0f} ms of its {shutdown.deadline_ms} ms; "
+            f"   SHUTDOWN ({shutdown.reason}) took {shutdown.duration_ms:.0f} ms "
+            f"(deadline {emulator.shutdown_timeout_s * 1000:.0f} ms); "
             f"killed: {', '.join(shutdown.killed) or 'none'}; "
             f"telemetry never delivered to the extension: {shutdown.undelivered_records}"
         )
@@ -132,8 +135,12 @@ def run(
         result.stored = found.count(lambda labels: TYPE_LABEL not in labels)
         result.extension_records = found.count(lambda labels: TYPE_LABEL in labels)
         result.by_labels = {key: len(values) for key, values in sorted(found.streams.items())}
-        for key, n in result.by_labels.items():
-            out(f"   {n:6d}  {key}")
+        for key, values in sorted(found.streams.items()):
+            out(f"   {len(values):6d} lines  {key}")
+            for _, line in sorted(values)[:SAMPLE_LINES]:
+                out(f"            | {_clip(line)}")
+            if len(values) > SAMPLE_LINES:
+                out(f"            | ... {len(values) - SAMPLE_LINES} more")
         _report_losses(found, result, emulator, out)
     result.duration_s = time.monotonic() - started
     out(f"   (demo took {result.duration_s:.1f} s)")
@@ -162,9 +169,18 @@ def _report_functions(stack: SynthesizedStack, result: DemoResult, out: Printer)
                 f"   + {fn.path}  [{fn.runtime}]  Loki layer attached; env {json.dumps(sink, sort_keys=True)}"
             )
         else:
-            why = "; ".join(fn.warnings) or "no warning recorded"
+            why = "; ".join(_without_path(w, fn.path) for w in fn.warnings) or "no warning recorded"
             result.skipped[fn.path] = why
             out(f"   - {fn.path}  [{fn.runtime}]  skipped: {why}")
+
+
+def _without_path(warning: str, path: str) -> str:
+    """The aspect's warnings repeat the construct path; the listing shows it already."""
+    owner = path.removesuffix("/Resource")
+    for prefix in (f"Loki logging skipped {path}: ", f"Loki logging skipped {owner}: "):
+        if warning.startswith(prefix):
+            return warning[len(prefix) :]
+    return warning
 
 
 def _local_names(stack: SynthesizedStack) -> dict[str, str]:
@@ -270,9 +286,7 @@ def _report_losses(found: QueryResult, result: DemoResult, emulator: LambdaEmula
         for line in _extension_stderr(emulator)[-20:]:
             out(f"   extension stderr: {line}")
     if result.stored > result.emitted:
-        out(
-            f"!! Loki holds {result.stored - result.emitted} more lines than were emitted (earlier runs?)"
-        )
+        out(f"!! Loki holds {result.stored - result.emitted} more lines than were emitted (earlier runs?)")
     for error in result.invoke_errors:
         out(f"!! invoke failed: {error}")
     if result.items_in_table != result.uploads:
@@ -281,7 +295,7 @@ def _report_losses(found: QueryResult, result: DemoResult, emulator: LambdaEmula
 
 # --- the few places that read the emulator's counters ------------------------------------
 def _function_lines_emitted(emulator: LambdaEmulator) -> int:
-    return int(emulator.stats.function_records)
+    return emulator.function_records_emitted
 
 
 def _extension_names(emulator: LambdaEmulator) -> list[str]:
@@ -290,16 +304,16 @@ def _extension_names(emulator: LambdaEmulator) -> list[str]:
 
 
 def _extension_stderr(emulator: LambdaEmulator) -> list[str]:
-    lines: list[str] = []
-    for name, err in emulator.stderr_by_process().items():
-        if name != "runtime":
-            lines += [f"[{name}] {line}" for line in err]
-    return lines
+    return emulator.extension_stderr()
 
 
 def _close_quietly(emulator: LambdaEmulator) -> None:
     with contextlib.suppress(Exception):
         emulator.close()
+
+
+def _clip(line: str, width: int = 150) -> str:
+    return line if len(line) <= width else line[: width - 3] + "..."
 
 
 def _rel(path: Path) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from loki_telemetry_construct._layer.loki_telemetry_extension import envvars
 
 PAGE_LIMIT = 5_000
+ENCODING_FLAGS_HEADER = "X-Loki-Response-Encoding-Flags"
 REQUEST_TIMEOUT_S = 30.0
 #: How often to ask again while waiting for a real Loki's ingesters to make entries queryable.
 POLL_INTERVAL_S = 0.5
@@ -54,7 +55,9 @@ class LokiQuery:
 
     def __init__(self, push_url: str, *, headers: Mapping[str, str] | None = None) -> None:
         self.base = base_url(push_url)
-        self.headers = dict(headers or {})
+        # Loki 3 folds structured metadata (request_id, level) into the stream labels of query
+        # answers unless asked not to: keep streams by their real label sets.
+        self.headers = {ENCODING_FLAGS_HEADER: "categorize-labels", **(headers or {})}
 
     def query_range(self, selector: str, start_ns: int, end_ns: int) -> QueryResult:
         """Every entry of ``selector`` in ``[start_ns, end_ns]``, paging until a page comes back short."""

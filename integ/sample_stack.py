@@ -23,6 +23,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
+#: The sample app's stack name (``integ/app.py``); the integ test uses its own.
+APP_STACK_NAME = "LokiSampleApp"
 FUNCTIONS_DIR = Path(__file__).resolve().parent / "functions"
 INGEST_CODE_DIR = FUNCTIONS_DIR / "ingest"
 AUDIT_CODE_DIR = FUNCTIONS_DIR / "audit"
