@@ -10,6 +10,7 @@ from loki_telemetry_extension import envvars
 from tests.e2e.conftest import MakeEmulator
 from tests.e2e.support import (
     SHUTDOWN_DEADLINE_MS,
+    assert_no_resent_entries,
     assert_same_lines,
     batch_budget,
     burst_lines,
@@ -41,6 +42,7 @@ def test_burst_100k_lines_over_1000_frozen_invokes(make_emulator: MakeEmulator, 
     stored = [e.line for e in function_entries(receiver, "e2e-burst")]
     assert len(expected) == INVOKES * LINES_PER_INVOKE
     assert_same_lines(stored, expected, "burst lines")
+    assert_no_resent_entries(receiver)
     budget.check()
     assert shutdown.duration_ms < SHUTDOWN_DEADLINE_MS
     # Timestamps are the events' own (ns), so Loki's order matches emission order per stream.

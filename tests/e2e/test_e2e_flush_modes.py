@@ -13,6 +13,7 @@ from loki_telemetry_extension import envvars
 from tests.e2e.conftest import MakeEmulator
 from tests.e2e.support import (
     ARRIVAL_TIMEOUT_S,
+    assert_no_resent_entries,
     assert_same_lines,
     batch_budget,
     burst_lines,
@@ -47,6 +48,7 @@ def test_ship_before_freeze_lines_stored_when_invoke_returns(
         # No waiting at all: the invoke is over, so its lines must already be stored.
         stored = [message_of(e.line) for e in function_entries(receiver, name)]
         assert_same_lines(stored, expected, f"after invoke {i}")
+    assert_no_resent_entries(receiver)
     emulator.shutdown()
     budget.check()
 

@@ -10,6 +10,7 @@ from loki_telemetry_extension import envvars
 
 from tests.e2e.conftest import MakeEmulator
 from tests.e2e.support import (
+    assert_no_resent_entries,
     assert_same_lines,
     batch_budget,
     function_entries,
@@ -80,6 +81,7 @@ def test_text_format_every_record_stored_once(make_emulator: MakeEmulator, recei
         [ln for t in tags for ln in _expected_logs(t)],
         "logging records",
     )
+    assert_no_resent_entries(receiver)
     for line in logs:
         level, _, request_id, _ = line.split("\t", 3)
         assert level in ("[INFO]", "[WARNING]")
@@ -97,6 +99,7 @@ def test_json_format_every_record_stored_once(make_emulator: MakeEmulator, recei
     messages = [message_of(e.line) for e in entries]
     expected = [ln for t in tags for ln in _expected_prints(t) + _expected_logs(t)]
     assert_same_lines(messages, expected, "JSON-format messages")
+    assert_no_resent_entries(receiver)
 
 
 def test_json_format_request_id_and_level_in_structured_metadata(

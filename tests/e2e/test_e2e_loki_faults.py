@@ -78,31 +78,66 @@ def test_30s_outage_during_traffic_loses_nothing(make_emulator: MakeEmulator, re
     assert len(failed) < 2_000, f"{len(failed)} failed pushes in {OUTAGE_S}s: no backoff"
 
 
+def _assert_retry_after_honoured(receiver: Any, retry_after_s: float) -> None:
+    """After a 429 with Retry-After, the next push comes no sooner than that (small
+    tolerance for clock granularity); a client ignoring it retries at once."""
+    pushes = receiver.push_requests()
+    for r, nxt in itertools.pairwise(pushes):
+        if r.status == 429:
+            gap_s = (nxt.at_ns - r.at_ns) / 1e9
+            assert gap_s >= retry_after_s - 0.1, f"pushed {gap_s:.3f}s after a 429 with Retry-After"
+
+
 def test_429_storm_honours_retry_after_without_loss(make_emulator: MakeEmulator, receiver: Any) -> None:
+    # GIVEN Loki rate-limits the next 4 pushes with Retry-After: 1 while traffic goes on
+    # for longer than the storm (time passes across freezes, so waits elapse in between)
     name = "e2e-429"
     emulator = make_emulator(
         loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "20"}), function_name=name
     )
     budget = batch_budget()
-    receiver.faults.rate_limit(times=6, retry_after=1)
+    receiver.faults.rate_limit(times=4, retry_after=1)
+    pacer = threading.Event()
     expected: list[str] = []
-    for i in range(12):
+    for i in range(24):
         budget.add(invoke_ok(emulator, [{"burst": {"prefix": f"rl{i:02d}", "count": 30, "width": 50}}]))
         expected.extend(burst_lines(f"rl{i:02d}", 30, 50))
+        pacer.wait(INVOKE_INTERVAL_S)  # load shaping, as in the outage test
     shutdown = emulator.shutdown()
 
+    # THEN everything arrives once, nothing is dropped, the function never waited
     assert_same_lines([e.line for e in function_entries(receiver, name)], expected, "429 storm")
     assert reported_drops(emulator) == 0
     assert shutdown.duration_ms < SHUTDOWN_DEADLINE_MS and not shutdown.killed
     budget.check()
-    pushes = receiver.push_requests()
-    assert sum(r.status == 429 for r in pushes) == 6
-    # Retry-After: 1 means the next push comes no sooner than ~1 s after each 429
-    # (small tolerance for clock granularity); a client ignoring it retries at once.
-    for r, nxt in itertools.pairwise(pushes):
-        if r.status == 429:
-            gap_s = (nxt.at_ns - r.at_ns) / 1e9
-            assert gap_s >= 0.9, f"retried {gap_s:.3f}s after a 429 with Retry-After: 1"
+    assert sum(r.status == 429 for r in receiver.push_requests()) == 4
+    _assert_retry_after_honoured(receiver, 1.0)
+
+
+def test_429_until_shutdown_reports_exactly_what_it_dropped(
+    make_emulator: MakeEmulator, receiver: Any
+) -> None:
+    # GIVEN Loki answers every push 429 (Retry-After: 1) for the environment's whole life
+    name = "e2e-429-forever"
+    emulator = make_emulator(
+        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "20"}), function_name=name
+    )
+    budget = batch_budget()
+    receiver.faults.rate_limit(times=None, retry_after=1)
+    expected: list[str] = []
+    for i in range(12):
+        budget.add(invoke_ok(emulator, [{"burst": {"prefix": f"rf{i:02d}", "count": 30, "width": 50}}]))
+        expected.extend(burst_lines(f"rf{i:02d}", 30, 50))
+    shutdown = emulator.shutdown()
+
+    # THEN it gives up inside the SHUTDOWN deadline and reports every line it lost
+    assert shutdown.duration_ms < SHUTDOWN_DEADLINE_MS and not shutdown.killed
+    stored = [e.line for e in function_entries(receiver, name)]
+    assert stored == []
+    assert reported_drops(emulator) == len(expected)
+    budget.check()
+    # Retry-After is honoured across the hand-over from the background sender to the drain.
+    _assert_retry_after_honoured(receiver, 1.0)
 
 
 def test_slow_loki_does_not_slow_the_function(make_emulator: MakeEmulator, receiver: Any) -> None:

@@ -21,6 +21,7 @@ from tests.e2e.support import (
     function_entries,
     invoke_ok,
     loki_env,
+    reported_drop_counters,
     reported_drops,
 )
 
@@ -137,7 +138,8 @@ def test_missing_secret_is_reported_and_function_unharmed(
     env = {**aws_env(moto_url), **loki_env(receiver, **{envvars.LOKI_BASIC_AUTH_SECRET_ARN: arn})}
     emulator = make_emulator(env, function_name="e2e-missing-secret")
     _run_traffic(emulator, "ms")
-    _assert_reported(emulator, envvars.LOKI_BASIC_AUTH_SECRET_ARN)
+    # Names the secret that failed and why (the ARN identifies it; the value never appears).
+    _assert_reported(emulator, arn, "ResourceNotFound")
 
 
 def test_secret_service_unreachable_is_reported(make_emulator: MakeEmulator, receiver: Any) -> None:
@@ -148,4 +150,23 @@ def test_secret_service_unreachable_is_reported(make_emulator: MakeEmulator, rec
     }
     emulator = make_emulator(env, function_name="e2e-secret-unreachable")
     _run_traffic(emulator, "su")
-    _assert_reported(emulator, envvars.LOKI_BEARER_TOKEN_SECRET_ARN)
+    _assert_reported(emulator, arn, "refused")
+
+
+def test_wrong_credentials_are_reported_without_a_push_storm(make_emulator: MakeEmulator) -> None:
+    """Loki answering 401 to every push (wrong tenant setup or credentials) is final:
+    the extension must count the lines as dropped and say so, not keep pushing (its
+    own drop report is rejected too, which must not trigger yet another report)."""
+    from harness.loki_receiver import LokiReceiver
+
+    with LokiReceiver(require_tenant=True) as loki:
+        emulator = make_emulator(loki_env(loki), function_name="e2e-401")
+        expected, shutdown = _run_traffic(emulator, "au", invokes=5)
+        assert shutdown.duration_ms < 2_000
+        _assert_reported(emulator, "401")
+        pushes = loki.push_requests()
+        assert all(r.status == 401 for r in pushes)
+        # One push per invoke's batch plus the shutdown drain and a report or two; a
+        # report-about-the-report loop makes dozens.
+        assert len(pushes) <= 2 * 5 + 4, f"{len(pushes)} pushes for 5 invokes: rejected reports loop"
+        assert reported_drop_counters(emulator).get("rejected_by_loki", 0) >= len(expected)

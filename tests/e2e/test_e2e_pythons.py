@@ -12,6 +12,7 @@ from loki_telemetry_extension import envvars
 from tests.e2e.conftest import MakeEmulator
 from tests.e2e.support import (
     assert_healthy_extension,
+    assert_no_resent_entries,
     assert_same_lines,
     batch_budget,
     burst_lines,
@@ -63,3 +64,4 @@ def test_representative_run_on_each_python(make_emulator: MakeEmulator, receiver
     entries = function_entries(receiver, name)
     assert_same_lines([message_of(e.line) for e in entries], expected, f"Python {version}")
     assert all(e.labels.get("env") == "e2e" for e in entries)
+    assert_no_resent_entries(receiver)

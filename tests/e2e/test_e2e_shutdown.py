@@ -13,6 +13,7 @@ from loki_telemetry_extension import envvars
 from tests.e2e.conftest import MakeEmulator
 from tests.e2e.support import (
     SHUTDOWN_DEADLINE_MS,
+    assert_no_resent_entries,
     assert_same_lines,
     batch_budget,
     burst_lines,
@@ -61,6 +62,7 @@ def test_shutdown_at_random_point_loses_nothing(
     stored = [e.line for e in function_entries(receiver, name)]
     assert_same_lines(stored, expected, f"seed {seed}: {len(plan)} invokes, batch {batch}, {reason}")
     assert reported_drops(emulator) == 0
+    assert_no_resent_entries(receiver)
     if plan:
         budget.check()
 
