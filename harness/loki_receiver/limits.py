@@ -58,6 +58,13 @@ class Limits:
     #: Only enforced when the receiver is built with ``rate_limit=True``.
     ingestion_rate_mb: float = 4.0
     ingestion_burst_size_mb: float = 6.0
+    #: Per stream, at the ingester: "3MB" / "15MB" through go-humanize (decimal).
+    #: Enforced only with rate_limit=True.
+    per_stream_rate_limit: int = 3_000_000
+    per_stream_rate_limit_burst: int = 15_000_000
+    #: Unordered writes accept entries down to (newest in the stream - max_chunk_age / 2); 2h / 2.
+    #: Older ones are "too far behind" (400). 0 turns the check off.
+    unordered_writes_window_s: float = 3600.0
     #: Largest ``limit`` a log query may ask for.
     max_entries_limit_per_query: int = 5000
     #: Loki stores identical (timestamp, line) pairs in one stream once.

@@ -9,6 +9,28 @@ import time
 BYTES_IN_MB = 1 << 20
 
 
+class TokenBucket:
+    """Go's ``rate.Limiter.AllowN``: refill at `rate` bytes/s up to `burst`; n > burst never passes.
+
+    Not locked: callers hold their own lock (the store's).
+    """
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._last = time.monotonic()
+
+    def allow(self, n: int, now: float | None = None) -> bool:
+        t = time.monotonic() if now is None else now
+        self._tokens = min(self.burst, self._tokens + (t - self._last) * self.rate)
+        self._last = t
+        if n > self._tokens:
+            return False
+        self._tokens -= n
+        return True
+
+
 class TenantRateLimiter:
     """``AllowN(now, tenant, n)``: all-or-nothing, like Loki's distributor (a refused push stores nothing)."""
 

@@ -86,7 +86,15 @@ class LokiReceiver:
         self.reject_reserved_labels = reject_reserved_labels
         self._host = host
         self._port = port
-        self._store = Store(dedupe=self.limits.dedupe)
+        self._store = Store(
+            dedupe=self.limits.dedupe,
+            window_ns=int(self.limits.unordered_writes_window_s * 1e9),
+            stream_rate=(
+                (float(self.limits.per_stream_rate_limit), float(self.limits.per_stream_rate_limit_burst))
+                if rate_limit
+                else None
+            ),
+        )
         self._rate = (
             TenantRateLimiter(self.limits.ingestion_rate_mb, self.limits.ingestion_burst_size_mb)
             if rate_limit
@@ -313,7 +321,11 @@ class LokiReceiver:
                         "administrator to see if the limit can be increased",
                     )
             # Partial acceptance: Loki stores the valid entries even when it answers 400.
-            accepted = self._store.add(outcome.streams, scope=self._scope(headers), tenant=tenant)
+            ingested = self._store.add(outcome.streams, scope=self._scope(headers), tenant=tenant)
+            accepted = ingested.added
+            if ingested.errors:
+                # The ingester's error (400 too far behind / 429 stream rate) wins over validation's.
+                raise PushError(ingested.status, "\n".join(ingested.errors))
             if outcome.errors:
                 raise PushError(400, group_errors(outcome.errors))
         except PushError as exc:

@@ -418,3 +418,42 @@ def test_encode_helper_roundtrip() -> None:
 
     assert gzip.decompress(encode(b"abc", "gzip")) == b"abc"
     assert zlib.decompress(encode(b"abc", "deflate"), -zlib.MAX_WBITS) == b"abc"
+
+
+# --- ingester-side rules ------------------------------------------------------
+
+
+def test_entry_too_far_behind_the_streams_newest_is_400_others_stored(loki: LokiReceiver) -> None:
+    now = now_ns()
+    hour = 3600 * 10**9
+    assert push(loki.url, [(LABELS, [[str(now), "newest"]])]).status == 204
+    behind, inside = str(now - hour - 10**9), str(now - hour + 10**9)
+    reply = push(loki.url, [(LABELS, [[behind, "too far behind"], [inside, "ok"]])])
+    assert reply.status == 400
+    lines = reply.text.splitlines()
+    assert lines[0].startswith("entry with timestamp ")
+    assert "ignored, reason: 'entry too far behind, entry timestamp is: " in lines[0]
+    stream = '{function="f", source="lambda"}'
+    assert lines[1] == f"user 'fake', total ignored: 1 out of 2 for stream: {stream}"
+    assert sorted(loki.lines()) == ["newest", "ok"]
+    # Another stream has its own window.
+    assert push(loki.url, [({"other": "s"}, [[str(now - 2 * hour), "old but first"]])]).status == 204
+
+
+def test_unordered_window_can_be_switched_off() -> None:
+    with LokiReceiver(limits=Limits(unordered_writes_window_s=0)) as r:
+        now = now_ns()
+        push(r.url, [(LABELS, [[str(now), "new"]])])
+        assert push(r.url, [(LABELS, [[str(now - 5 * 3600 * 10**9), "old"]])]).status == 204
+
+
+def test_per_stream_rate_limit_answers_429_and_keeps_what_fit() -> None:
+    limits = Limits(per_stream_rate_limit=1000, per_stream_rate_limit_burst=2500)
+    with LokiReceiver(rate_limit=True, limits=limits) as r:
+        ts = now_ns()
+        values = [[str(ts + i), f"{i}" * 1000] for i in range(4)]
+        reply = push(r.url, [(LABELS, values), ({"other": "stream"}, [[str(ts), "fits"]])])
+        assert reply.status == 429
+        assert "Per stream rate limit exceeded (limit: 1.0 kB/sec) while attempting to ingest" in reply.text
+        assert "total ignored: 2 out of 4 for stream" in reply.text
+        assert sorted(r.lines()) == ["0" * 1000, "1" * 1000, "fits"]
