@@ -6,10 +6,12 @@ No threads, no I/O, no clocks (callers pass ``now``): everything here is easy to
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
+
     from .records import Entry, Metadata
 
 #: Largest uncompressed JSON body per push (Promtail/Alloy's batch size); gzip only shrinks it.

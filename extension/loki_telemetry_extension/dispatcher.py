@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
 
 from . import retry
 from .batch import MAX_REQUEST_BYTES, Buffer, encode_requests
 from .diag import MARKER, warn, warn_once
-from .http11 import Response
-from .records import STREAM_EXTENSION, STREAM_TYPES, Entry, RecordConverter
+from .records import STREAM_EXTENSION, STREAM_TYPES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from .http11 import Response
+    from .records import Entry, RecordConverter
 
 #: Loki 2.x's answer to structured metadata (pkg/validation: DisallowedStructuredMetadataErrorMsg
 #: "… includes structured metadata, but this feature is disallowed …"); some proxies say "not allowed".
@@ -25,7 +30,8 @@ _SM_REJECTION_HINTS = (
     "structured metadata is not allowed",
 )
 
-Sender = Callable[[bytes, float], Response]
+if TYPE_CHECKING:
+    Sender = Callable[[bytes, float], Response]
 
 
 def metadata_rejected(resp: Response) -> bool:
@@ -163,7 +169,7 @@ class Dispatcher:
         with self._cond:
             self._cond.notify_all()
         t = self._thread
-        if t is not None:
+        if t is not None and t.ident is not None:
             t.join(timeout=0.5)
 
     def give_up_remaining(self) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from . import http11
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 API_VERSION = "2020-01-01"
 #: Header carrying the name on register and the id on every later call.
@@ -42,13 +45,14 @@ class ExtensionsAPI:
         self.extension_id = resp.headers[ID_HEADER.lower()]
         return self.extension_id
 
-    def next_event(self) -> dict[str, Any]:
-        """Block until the next INVOKE or SHUTDOWN event."""
-        import json
-
+    def next_event(self, after_send: Callable[[], object] | None = None) -> dict[str, Any]:
+        """Block until the next INVOKE or SHUTDOWN event (``after_send``: see http11.request)."""
         resp = http11.request(
-            self._address, "GET", f"{self._base}/event/next", headers={ID_HEADER: self.extension_id}
+            self._address, "GET", f"{self._base}/event/next", headers={ID_HEADER: self.extension_id},
+            after_send=after_send,
         )
+        import json  # after the wait: keeps it out of the time to the first next
+
         if resp.status != 200:
             raise ExtensionsAPIError(f"next answered {resp.status}: {resp.body[:200]!r}")
         event = json.loads(resp.body)

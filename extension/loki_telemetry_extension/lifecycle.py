@@ -10,14 +10,20 @@ function's environment.
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
 import time
-from typing import Any
 
 from . import config as config_mod
 from .diag import warn
 from .extensions_api import ExtensionsAPI
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .dispatcher import Dispatcher
 
 DEFAULT_NAME = "loki-telemetry-extension"
 #: Lambda SIGKILLs at the shutdown deadline; stop pushing this long before it.
@@ -40,38 +46,31 @@ def _monotonic_deadline(deadline_ms: Any, margin_s: float, fallback_s: float) ->
 
 
 class Shipper:
-    """Listener + subscription + dispatcher: the part that only exists when configured."""
+    """Listener + subscription + dispatcher: the part that only exists when configured.
+
+    Init speed: everything up to the first ``next`` runs on ``_socket``/``_thread`` only.
+    The heavier part (threading, json, zlib, the Loki client, fetching credentials) is
+    built by a warm-up thread while the main thread already waits in ``next``; deliveries
+    that arrive before it is ready are kept and replayed in order.
+    """
 
     def __init__(
         self, cfg: config_mod.Config, runtime_api: str, extension_id: str, env: dict[str, str]
     ) -> None:
         from . import telemetry_api
-        from .dispatcher import Dispatcher, stream_labels
         from .listener import Listener
-        from .loki_client import LokiClient
-        from .records import RecordConverter
 
         assert cfg.url is not None
         self.cfg = cfg
-        headers = self._auth_headers(cfg, env)
-        if cfg.tenant_id:
-            headers["X-Scope-OrgID"] = cfg.tenant_id
-        client = LokiClient(cfg.url, headers=headers)
-        converter = RecordConverter(
-            ship_platform="platform" in cfg.telemetry_types,
-            ship_extension="extension" in cfg.telemetry_types,
-            max_line_bytes=cfg.max_line_bytes,
-        )
-        self.dispatcher = Dispatcher(
-            converter=converter,
-            send=lambda body, timeout: client.send(body, timeout=timeout),
-            stream_labels=stream_labels(cfg.function_name, cfg.labels),
-            batch_size=cfg.batch_size,
-            flush_interval_s=cfg.flush_interval_s,
-            max_buffer_bytes=cfg.max_buffer_bytes,
-            url_for_messages=_redact(cfg.url),
-        )
-        self.listener = Listener(self.dispatcher.accept)
+        self._env = env
+        self._lock = _thread.allocate_lock()
+        self._pending: list[bytes] = []
+        self._dispatcher: Dispatcher | None = None
+        self._failed = False
+        self._started = False
+        self._ready = _thread.allocate_lock()
+        self._ready.acquire()  # released by the warm-up thread when it is done, either way
+        self.listener = Listener(self._sink)
         self.listener.start()
         # Always subscribe to platform events too: runtimeDone tells us an invoke's logs
         # are all here, and logsDropped is how Lambda reports loss; they are shipped only
@@ -85,8 +84,76 @@ class Shipper:
         if not self.subscribed:
             self.listener.close()
             warn("the Telemetry API is not supported here (subscribe answered 202); not shipping logs")
-            return
-        self.dispatcher.start()
+            self._ready.release()
+
+    def start_warm_up(self) -> None:
+        """Called once the first ``next`` request is sent, so the warm-up's imports never
+        compete with the init path for the GIL."""
+        if self.subscribed and not self._started:
+            self._started = True
+            _thread.start_new_thread(self._warm_up, ())
+
+    def _sink(self, body: bytes) -> None:
+        with self._lock:
+            d = self._dispatcher
+            if d is None:
+                if not self._failed:
+                    self._pending.append(body)
+                return
+        d.accept(body)
+
+    def _warm_up(self) -> None:
+        try:
+            d = self._build_dispatcher()
+            d.start()
+            with self._lock:
+                for body in self._pending:
+                    d.accept(body)
+                self._pending.clear()
+                self._dispatcher = d
+        except Exception as e:
+            with self._lock:
+                self._failed = True
+                self._pending.clear()
+            warn(f"not shipping logs: {type(e).__name__}: {e}")
+        finally:
+            self._ready.release()
+
+    def _build_dispatcher(self) -> Dispatcher:
+        from .dispatcher import Dispatcher, stream_labels
+        from .loki_client import LokiClient
+        from .records import RecordConverter
+
+        cfg = self.cfg
+        assert cfg.url is not None
+        headers = self._auth_headers(cfg, self._env)
+        if cfg.tenant_id:
+            headers["X-Scope-OrgID"] = cfg.tenant_id
+        client = LokiClient(cfg.url, headers=headers)
+        converter = RecordConverter(
+            ship_platform="platform" in cfg.telemetry_types,
+            ship_extension="extension" in cfg.telemetry_types,
+            max_line_bytes=cfg.max_line_bytes,
+        )
+        return Dispatcher(
+            converter=converter,
+            send=lambda body, timeout: client.send(body, timeout=timeout),
+            stream_labels=stream_labels(cfg.function_name, cfg.labels),
+            batch_size=cfg.batch_size,
+            flush_interval_s=cfg.flush_interval_s,
+            max_buffer_bytes=cfg.max_buffer_bytes,
+            url_for_messages=_redact(cfg.url),
+        )
+
+    def _dispatcher_by(self, deadline: float) -> Dispatcher | None:
+        """The dispatcher once warm-up is done (waiting for it at most until ``deadline``)."""
+        d = self._dispatcher
+        if d is not None or self._failed:
+            return d
+        left = deadline - time.monotonic()
+        if left > 0 and self._ready.acquire(timeout=left):
+            self._ready.release()
+        return self._dispatcher
 
     @staticmethod
     def _auth_headers(cfg: config_mod.Config, env: dict[str, str]) -> dict[str, str]:
@@ -104,8 +171,10 @@ class Shipper:
     def on_invoke(self, event: dict[str, Any]) -> None:
         if not self.subscribed:
             return
-        d = self.dispatcher
         deadline = _monotonic_deadline(event.get("deadlineMs"), INVOKE_MARGIN_S, 3.0)
+        d = self._dispatcher_by(deadline)
+        if d is None:
+            return
         d.set_deadline(deadline)  # also wakes the sender: leftovers from before the freeze go now
         if self.cfg.ship_before_freeze:
             rid = event.get("requestId")
@@ -116,8 +185,11 @@ class Shipper:
     def on_shutdown(self, event: dict[str, Any]) -> None:
         if not self.subscribed:
             return
-        d = self.dispatcher
         deadline = _monotonic_deadline(event.get("deadlineMs"), SHUTDOWN_MARGIN_S, 2.0)
+        d = self._dispatcher_by(deadline)
+        if d is None:
+            self.listener.close()
+            return
         d.set_deadline(deadline)
         d.stop_sender()
         quiet = self.cfg.buffer_timeout_ms / 1000.0 + SHUTDOWN_QUIET_SLACK_S
@@ -166,9 +238,11 @@ def run(env: dict[str, str], name: str = DEFAULT_NAME) -> int:
             shipper = None
 
     failures = 0
+    warm_up = shipper.start_warm_up if shipper is not None else None
     while True:
         try:
-            event = api.next_event()
+            event = api.next_event(after_send=warm_up)
+            warm_up = None
             failures = 0
         except Exception as e:
             failures += 1

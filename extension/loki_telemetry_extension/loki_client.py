@@ -7,9 +7,12 @@ Our own small client over socket/ssl rather than ``http.client`` (which imports
 from __future__ import annotations
 
 import socket
-from typing import Any
 
 from . import http11
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 USER_AGENT = "loki-telemetry-extension/0.1"
 

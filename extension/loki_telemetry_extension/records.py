@@ -9,10 +9,13 @@ Loki's structured metadata, or None.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from .batch import split_line
 from .diag import MARKER
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 STREAM_FUNCTION = 0
 STREAM_PLATFORM = 1

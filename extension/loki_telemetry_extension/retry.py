@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from typing import NamedTuple
 
 from .http11 import Response
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 BACKOFF_INITIAL_S = 0.1
 BACKOFF_FACTOR = 2.0
@@ -33,11 +35,14 @@ REJECTED = "rejected"
 OUT_OF_TIME = "out_of_time"
 
 
-class Outcome(NamedTuple):
-    result: str  # OK | REJECTED | OUT_OF_TIME
-    response: Response | None
-    attempts: int
-    last_error: str | None
+class Outcome:
+    __slots__ = ("attempts", "last_error", "response", "result")
+
+    def __init__(self, result: str, response: Response | None, attempts: int, last_error: str | None) -> None:
+        self.result = result  # OK | REJECTED | OUT_OF_TIME
+        self.response = response
+        self.attempts = attempts
+        self.last_error = last_error
 
 
 def is_retryable(status: int) -> bool:

@@ -11,10 +11,13 @@ never logged; errors name the ARN and the AWS error code only.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
 
 from . import http11
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 FETCH_TIMEOUT_S = 5.0

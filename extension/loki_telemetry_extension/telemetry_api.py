@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from . import http11
 from .extensions_api import ID_HEADER
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 API_VERSION = "2022-07-01"
 SCHEMA_VERSION = "2022-12-13"
