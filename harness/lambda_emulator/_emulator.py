@@ -258,7 +258,8 @@ class LambdaEmulator:
             assert env is not None
         body = raw if raw is not None else json.dumps(event).encode()
         result = env.invoke(body, self.timeout_s if timeout_s is None else timeout_s)
-        if result.reset_reason is not None:
+        # Unless a shutdown from another thread already ended this environment.
+        if result.reset_reason is not None and self._env is env:
             self._reset(result.reset_reason)
         return result
 

@@ -73,9 +73,45 @@ class _Invocation:
     arn: str
     trace_id: str
     started_at: float
+    started_wall_ms: int = 0
     response: bytes | None = None
     error: dict[str, Any] | None = None
     done_at: float | None = None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: str  # success | error | failure | timeout
+    error: dict[str, Any] | None = None
+    reset: str | None = None
+
+    @property
+    def error_type(self) -> str | None:
+        return str(self.error["errorType"]) if self.error else None
+
+
+def _crash_error(error_type: str, crash: tuple[str, int]) -> dict[str, Any]:
+    return {"errorType": error_type, "errorMessage": f"{crash[0]} exited with code {crash[1]}"}
+
+
+def _timeout_error(request_id: str, timeout_s: float) -> dict[str, Any]:
+    return {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"{request_id} Task timed out after {timeout_s:.2f} seconds",
+    }
+
+
+def _inv_timeout(inv: _Invocation) -> float:
+    return (inv.deadline_ms - inv.started_wall_ms) / 1000
+
+
+def _decode(body: bytes | None) -> Any:
+    if body is None:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)
@@ -441,140 +477,158 @@ class Environment:
             if self.phase != "ready":
                 raise RuntimeError(f"cannot invoke in phase {self.phase}")
             self.phase = "invoke"
-        request_id = str(uuid.uuid4())
+            crashes_before = len(self.crashes)
+        inv = self._new_invocation(payload, timeout_s)
+        self._thaw()
+        inv.started_at = time.monotonic()
+        deadline = inv.started_at + timeout_s
+        self.hub.emit("platform.start", _records.start(inv.request_id))
+        receivers = self._deliver_invoke(inv)
+        outcome = self._await_runtime(inv, deadline, crashes_before, timeout_s)
+        assert inv.done_at is not None
+        duration_ms = (inv.done_at - inv.started_at) * 1000
+        if self.runtime is not None and outcome.status in ("success", "error"):
+            # Every line the handler wrote precedes runtimeDone in the stream, as in Lambda.
+            self.runtime.drained(OUTPUT_DRAIN_S)
+        self.hub.emit(
+            "platform.runtimeDone",
+            _records.runtime_done(
+                inv.request_id, outcome.status, duration_ms, len(inv.response or b""), outcome.error_type
+            ),
+        )
+        post_runtime_ms = 0.0
+        if outcome.reset is None:
+            outcome, post_runtime_ms = self._await_extensions(
+                inv, receivers, deadline, crashes_before, outcome
+            )
+        total_ms = (time.monotonic() - inv.started_at) * 1000
+        self.hub.emit(
+            "platform.report",
+            _records.report(
+                inv.request_id,
+                outcome.status,
+                total_ms,
+                self.cfg.memory_mb,
+                sum(max_rss_mb(p.pid) for p in self._all_processes() if p.alive),
+                self.init_duration_ms if self._report_init else None,
+                outcome.error_type,
+            ),
+        )
+        self._report_init = False
+        with self.cond:
+            settled = self.phase == "invoke"
+            if settled:
+                self.phase = "ready"
+            crashed_ext = tuple(c for c in self.crashes[crashes_before:] if c[0] != "runtime")
+        if outcome.reset is None and settled:
+            self._freeze()
+        return InvokeResult(
+            request_id=inv.request_id,
+            payload=_decode(inv.response) if outcome.status == "success" else None,
+            error=outcome.error,
+            status=outcome.status,
+            duration_ms=duration_ms,
+            post_runtime_ms=post_runtime_ms,
+            total_ms=total_ms,
+            reset_reason=outcome.reset,
+            crashed_extensions=crashed_ext,
+        )
+
+    def _new_invocation(self, payload: bytes, timeout_s: float) -> _Invocation:
         now_ms = int(time.time() * 1000)
-        inv = _Invocation(
-            request_id=request_id,
+        return _Invocation(
+            request_id=str(uuid.uuid4()),
             body=payload,
             deadline_ms=now_ms + int(timeout_s * 1000),
+            started_wall_ms=now_ms,
             arn=self.arn,
             trace_id=(
                 f"Root=1-{now_ms // 1000:08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
             ),
             started_at=0.0,
         )
-        self._thaw()
-        inv.started_at = time.monotonic()
-        deadline = inv.started_at + timeout_s
-        self.hub.emit("platform.start", _records.start(request_id))
-        invoke_event = {
+
+    def _deliver_invoke(self, inv: _Invocation) -> list[_Extension]:
+        event = {
             "eventType": "INVOKE",
             "deadlineMs": inv.deadline_ms,
-            "requestId": request_id,
-            "invokedFunctionArn": self.arn,
+            "requestId": inv.request_id,
+            "invokedFunctionArn": inv.arn,
             "tracing": {"type": "X-Amzn-Trace-Id", "value": inv.trace_id},
         }
         with self.cond:
-            crashes_before = len(self.crashes)
             receivers = [e for e in self.extensions.values() if "INVOKE" in e.events]
             for ext in receivers:
-                ext.queue.append(dict(invoke_event))
+                ext.queue.append(dict(event))
             self.runtime_queue.append(inv)
             self.cond.notify_all()
-            self._wait(lambda: inv.done_at is not None or len(self.crashes) > crashes_before, deadline)
-            done_at = inv.done_at
-        status = "success"
-        error: dict[str, Any] | None = None
-        reset: str | None = None
-        if done_at is None:
-            done_at = time.monotonic()
-            with self.cond:
-                crashed = self.crashes[crashes_before:]
-            if crashed:
-                status, reset = "failure", "failure"
-                runtime_dead = any(n == "runtime" for n, _ in crashed)
-                etype = "Runtime.ExitError" if runtime_dead else "Extension.Crash"
-                error = {
-                    "errorType": etype,
-                    "errorMessage": f"{crashed[0][0]} exited with code {crashed[0][1]}",
-                }
-            else:
-                status, reset = "timeout", "timeout"
-                error = {
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"{request_id} Task timed out after {timeout_s:.2f} seconds",
-                }
-        elif inv.error is not None:
-            status, error = "error", inv.error
-        duration_ms = (done_at - inv.started_at) * 1000
-        if self.runtime is not None and status in ("success", "error"):
-            # Every line the handler wrote precedes runtimeDone in the stream, as in Lambda.
-            self.runtime.drained(OUTPUT_DRAIN_S)
-        produced = len(inv.response or b"")
-        self.hub.emit(
-            "platform.runtimeDone",
-            _records.runtime_done(
-                request_id, status, duration_ms, produced, error["errorType"] if error else None
-            ),
-        )
-        post_runtime_ms = 0.0
-        if reset is None:
-            # The invoke ends when the runtime and every extension wait in next again.
-            with self.cond:
-                ok = self._wait(
-                    lambda: (
-                        len(self.crashes) > crashes_before
-                        or (
-                            self.runtime_waiting
-                            and all(e.waiting and not e.queue for e in self.extensions.values())
-                        )
-                    ),
-                    deadline,
-                )
-                crashed = self.crashes[crashes_before:]
-                last_next = max((e.last_next_at for e in receivers), default=done_at)
-            if crashed:
-                status, reset = "failure", "failure"
-                error = {
-                    "errorType": "Extension.Crash",
-                    "errorMessage": f"{crashed[0][0]} exited with code {crashed[0][1]}",
-                }
-            elif not ok:
-                status, reset = "timeout", "timeout"
-                error = error or {
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"{request_id} Task timed out after {timeout_s:.2f} seconds",
-                }
-            else:
-                post_runtime_ms = max(0.0, (last_next - done_at) * 1000)
-        total_ms = (time.monotonic() - inv.started_at) * 1000
-        memory_used = sum(max_rss_mb(p.pid) for p in self._all_processes() if p.alive)
-        self.hub.emit(
-            "platform.report",
-            _records.report(
-                request_id,
-                status,
-                total_ms,
-                self.cfg.memory_mb,
-                memory_used,
-                self.init_duration_ms if self._report_init else None,
-                error["errorType"] if error and status != "success" else None,
-            ),
-        )
-        self._report_init = False
+        return receivers
+
+    def _interrupted(self) -> bool:
+        """A shutdown (or close) from another thread ended the environment mid-invoke."""
+        return self.phase in ("shutdown", "dead")
+
+    def _await_runtime(
+        self, inv: _Invocation, deadline: float, crashes_before: int, timeout_s: float
+    ) -> _Outcome:
         with self.cond:
-            if self.phase == "invoke":
-                self.phase = "ready"
-            crashed_all = tuple(c for c in self.crashes[crashes_before:] if c[0] != "runtime")
-        if reset is None:
-            self._freeze()
-        payload_out: Any = None
-        if inv.response is not None and status == "success":
-            try:
-                payload_out = json.loads(inv.response)
-            except ValueError:
-                payload_out = inv.response.decode("utf-8", "replace")
-        return InvokeResult(
-            request_id=request_id,
-            payload=payload_out,
-            error=error if status != "success" else None,
-            status=status,
-            duration_ms=duration_ms,
-            post_runtime_ms=post_runtime_ms,
-            total_ms=total_ms,
-            reset_reason=reset,
-            crashed_extensions=crashed_all,
-        )
+            self._wait(
+                lambda: inv.done_at is not None or len(self.crashes) > crashes_before or self._interrupted(),
+                deadline,
+            )
+            if inv.done_at is not None:
+                return _Outcome("error", inv.error) if inv.error is not None else _Outcome("success")
+            inv.done_at = time.monotonic()
+            crashed = self.crashes[crashes_before:]
+            interrupted = self._interrupted()
+        if crashed:
+            runtime_dead = any(n == "runtime" for n, _ in crashed)
+            etype = "Runtime.ExitError" if runtime_dead else "Extension.Crash"
+            return _Outcome("failure", _crash_error(etype, crashed[0]), "failure")
+        if interrupted:
+            return _Outcome(
+                "failure",
+                {
+                    "errorType": "Sandbox.ShutDown",
+                    "errorMessage": "the environment was shut down during the invoke",
+                },
+            )
+        return _Outcome("timeout", _timeout_error(inv.request_id, timeout_s), "timeout")
+
+    def _await_extensions(
+        self,
+        inv: _Invocation,
+        receivers: list[_Extension],
+        deadline: float,
+        crashes_before: int,
+        outcome: _Outcome,
+    ) -> tuple[_Outcome, float]:
+        """The invoke ends when the runtime and every extension wait in next again."""
+        with self.cond:
+            ok = self._wait(
+                lambda: (
+                    len(self.crashes) > crashes_before
+                    or self._interrupted()
+                    or (
+                        self.runtime_waiting
+                        and all(e.waiting and not e.queue for e in self.extensions.values())
+                    )
+                ),
+                deadline,
+            )
+            crashed = self.crashes[crashes_before:]
+            interrupted = self._interrupted()
+            last_next = max((e.last_next_at for e in receivers), default=0.0)
+        assert inv.done_at is not None
+        if crashed:
+            return _Outcome("failure", _crash_error("Extension.Crash", crashed[0]), "failure"), 0.0
+        if interrupted:
+            return outcome, 0.0
+        if not ok:
+            return _Outcome(
+                "timeout", outcome.error or _timeout_error(inv.request_id, _inv_timeout(inv)), "timeout"
+            ), 0.0
+        return outcome, max(0.0, (last_next - inv.done_at) * 1000)
 
     # ------------------------------------------------------------------ shutdown
     def shutdown(self, reason: str) -> ShutdownResult:

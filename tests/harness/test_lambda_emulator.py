@@ -301,6 +301,7 @@ def test_buffering_limits_are_honoured(layer: Any, emulators: list[LambdaEmulato
     )
     lam2 = _emulator(emulators, layers=[root2], env=env2)
     with lam2:
+        lam2.invoke({})  # the init line goes out during this one
         t0 = time.monotonic()
         lam2.invoke({"lines": 1})
         late = recs2["late"]
@@ -500,3 +501,95 @@ def test_no_process_outlives_close(layer: Any, emulators: list[LambdaEmulator]) 
     lam.close()  # no shutdown: as when a test fails mid-way
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists()
+
+
+def test_post_runtime_time_is_the_extensions_work(layer: Any, emulators: list[LambdaEmulator]) -> None:
+    root, env, _ = layer(rec={"work_ms": 150})
+    with _emulator(emulators, layers=[root], env=env) as lam:
+        res = lam.invoke({})
+    assert res.status == "success"
+    # the work starts at INVOKE, so the runtime's own time overlaps part of it
+    assert 100 <= res.post_runtime_ms < 1000
+    assert res.total_ms >= res.duration_ms + res.post_runtime_ms
+
+
+def test_handler_error_is_reported_not_reset(layer: Any, emulators: list[LambdaEmulator]) -> None:
+    root, env, recs = layer(
+        rec={
+            "subscribe": {"schemaVersion": "2022-12-13", "types": ["platform"], "buffering": FAST},
+            "wait_runtime_done": True,
+        }
+    )
+    with _emulator(emulators, layers=[root], env=env) as lam:
+        res = lam.invoke({"fail": "boom"})
+        assert res.status == "error" and res.error is not None and res.reset_reason is None
+        assert res.error["errorType"] == "ValueError" and res.error["errorMessage"] == "boom"
+        assert lam.invoke({"echo": 3}).payload["echo"] == 3
+        assert len(lam.init_results) == 1
+    done = [it["record"] for it in recs["rec"].items("platform.runtimeDone")]
+    assert done[0]["status"] == "error" and done[0]["errorType"] == "ValueError"
+    assert done[1]["status"] == "success"
+
+
+def test_internal_extension_cannot_register_for_shutdown(layer: Any, emulators: list[LambdaEmulator]) -> None:
+    root, env, recs = layer(rec={"register_as": "not-a-file", "events": ["INVOKE", "SHUTDOWN"]})
+    with pytest.raises(LambdaInitError):
+        _emulator(emulators, layers=[root], env=env).start()
+    reg = recs["rec"].lines("register")[0]
+    assert reg["status"] == 403 and reg["body"]["errorType"] == "Extension.InvalidEventType"
+
+
+def test_extension_output_becomes_extension_records(layer: Any, emulators: list[LambdaEmulator]) -> None:
+    root, env, recs = layer(
+        rec={
+            "subscribe": {
+                "schemaVersion": "2022-12-13",
+                "types": ["platform", "extension"],
+                "buffering": FAST,
+            },
+            "wait_runtime_done": True,
+            "say": "hello from the extension",
+        }
+    )
+    with _emulator(emulators, layers=[root], env=env) as lam:
+        lam.invoke({})
+        assert lam.extension_stderr("rec") == ["hello from the extension\n"]
+    assert [it["record"] for it in recs["rec"].items("extension")] == ["hello from the extension\n"]
+
+
+def test_crash_while_frozen_resets_before_next_invoke(layer: Any, emulators: list[LambdaEmulator]) -> None:
+    root, env, _ = layer(rec={})
+    with _emulator(emulators, layers=[root], env=env) as lam:
+        lam.invoke({})
+        pid = lam.extension_pids["rec"]
+        assert lam.process_states()["rec"] == "T"
+        os.kill(pid, 9)
+        # wait until the emulator has reaped it (its lifecycle trace says so)
+        deadline = time.monotonic() + 5
+        while ("exit", "rec") not in [(w, n) for _, w, n in lam.events] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        res = lam.invoke({"echo": 4})
+        assert res.status == "success" and res.payload["echo"] == 4
+        assert [r[0] for r in lam.resets] == ["failure"]
+        assert lam.extension_pids["rec"] != pid
+
+
+def test_shutdown_during_an_invoke(layer: Any, emulators: list[LambdaEmulator]) -> None:
+    import threading
+
+    root, env, _ = layer(rec={})
+    lam = _emulator(emulators, layers=[root], env=env, timeout_s=20)
+    lam.start()
+    results: list[Any] = []
+    worker = threading.Thread(target=lambda: results.append(lam.invoke({"lines": 1, "sleep": 10})))
+    worker.start()
+    # the handler has started once its first line has been read
+    deadline = time.monotonic() + 10
+    while lam.function_records_emitted < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    shut = lam.shutdown("spindown")
+    worker.join(10)
+    assert not worker.is_alive()
+    assert results[0].status == "failure" and results[0].error["errorType"] == "Sandbox.ShutDown"
+    assert shut.exited_by_themselves == ("rec",) and shut.duration_ms < 2000
+    assert not lam.resets

@@ -80,6 +80,8 @@ class Listener(BaseHTTPRequestHandler):
 
 def main() -> None:
     record("env", env=dict(os.environ), argv=sys.argv, python=sys.version_info[:2])
+    if CONFIG.get("say"):
+        print(CONFIG["say"], file=sys.stderr, flush=True)
     status, headers, body = call(
         "POST",
         "/2020-01-01/extension/register",
