@@ -43,6 +43,8 @@ class RequestRecord:
     answered_by: str = "loki"
     #: Wall clock (time.time_ns) when the request was answered.
     at_ns: int = 0
+    #: The client's TCP port: requests sharing one came over one kept-alive connection.
+    client_port: int = 0
 
     @property
     def tenant(self) -> str | None:

@@ -19,7 +19,7 @@ from .faults import Faults
 from .limits import DEFAULT_DISCOVER_SERVICE_NAME, Limits
 from .model import RequestRecord, StoredEntry
 from .ratelimit import TenantRateLimiter
-from .server import PUSH_PATHS, Server, decode_query
+from .server import PUSH_PATHS, Server, current_client_port, decode_query
 from .store import NO_AUTH_TENANT, Store
 from .validation import PushError, decode_body, group_errors, parse_push, validate
 
@@ -226,6 +226,8 @@ class LokiReceiver:
         self.faults.clear()
 
     def _record(self, record: RequestRecord) -> None:
+        if not record.client_port:
+            record = replace(record, client_port=current_client_port())
         with self._requests_cond:
             self._requests.append(record)
             self._requests_cond.notify_all()

@@ -19,6 +19,15 @@ if TYPE_CHECKING:
 
 PUSH_PATHS = ("/loki/api/v1/push",)
 
+# The client port of the request the current handler thread is serving, so records
+# made deeper down (in the receiver) can carry it without threading it through every call.
+_current = threading.local()
+
+
+def current_client_port() -> int:
+    port: int = getattr(_current, "port", 0)
+    return port
+
 
 class Server(ThreadingHTTPServer):
     """ThreadingHTTPServer that knows its receiver and can cut every open connection."""
@@ -136,6 +145,7 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _dispatch(self) -> None:
+        _current.port = self.client_address[1]
         recv = self.server.receiver
         path = urlsplit(self.path).path
         is_push = path in PUSH_PATHS

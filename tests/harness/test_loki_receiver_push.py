@@ -457,3 +457,55 @@ def test_per_stream_rate_limit_answers_429_and_keeps_what_fit() -> None:
         assert "Per stream rate limit exceeded (limit: 1.0 kB/sec) while attempting to ingest" in reply.text
         assert "total ignored: 2 out of 4 for stream" in reply.text
         assert sorted(r.lines()) == ["0" * 1000, "1" * 1000, "fits"]
+
+
+# --- HTTP plumbing ------------------------------------------------------------
+
+
+def test_keep_alive_connection_serves_many_pushes(loki: LokiReceiver) -> None:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", loki.port, timeout=10)
+    ts = now_ns()
+    for i in range(5):
+        conn.request("POST", "/loki/api/v1/push", body=push_body([(LABELS, [[str(ts + i), f"k{i}"]])]),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert (resp.status, resp.read()) == (204, b"")
+        assert resp.getheader("Connection") != "close"
+    conn.close()
+    assert loki.count() == 5
+    # One TCP connection: every request came through the same client port.
+    assert len({r.client_port for r in loki.requests}) == 1
+    assert loki.requests[0].client_port != 0
+
+
+def test_chunked_request_body_is_read(loki: LokiReceiver) -> None:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", loki.port, timeout=10)
+    body = push_body([(LABELS, [[str(now_ns()), "chunked"]])])
+    conn.request("POST", "/loki/api/v1/push", body=iter([body[:10], body[10:]]),
+                 headers={"Content-Type": "application/json"}, encode_chunked=True)
+    assert conn.getresponse().status == 204
+    conn.close()
+    assert loki.lines() == ["chunked"]
+
+
+def test_expect_100_continue_is_honoured(loki: LokiReceiver) -> None:
+    import socket
+
+    body = push_body([(LABELS, [[str(now_ns()), "continued"]])])
+    with socket.create_connection(("127.0.0.1", loki.port), timeout=10) as s:
+        s.sendall(
+            b"POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nConnection: close\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        assert s.recv(64).startswith(b"HTTP/1.1 100")
+        s.sendall(body)
+        rest = b""
+        while chunk := s.recv(4096):
+            rest += chunk
+    assert b"HTTP/1.1 204" in rest
+    assert loki.lines() == ["continued"]
