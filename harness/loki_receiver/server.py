@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -169,7 +171,14 @@ class Handler(BaseHTTPRequestHandler):
                          answered_by=decision.fault)
             self._send(decision.status, decision.body.encode(), headers=decision.headers)
             return
-        status, payload, ctype, extra = recv._handle(self.command, self.path, self._headers_lower(), body)
+        try:
+            status, payload, ctype, extra = recv._handle(self.command, self.path, self._headers_lower(), body)
+        except Exception as exc:  # a receiver bug must look like a Loki 500, not a dropped connection
+            traceback.print_exc(file=sys.stderr)
+            msg = f"internal error in the test receiver: {exc!r}"
+            self._record(500, body_bytes=len(body), error=msg)
+            self._send(500, (msg + "\n").encode())
+            return
         self._send(status, payload, ctype, extra)
 
 

@@ -298,3 +298,16 @@ def test_cli_loki2_mode_rejects_structured_metadata() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_a_receiver_bug_is_answered_500_not_a_dropped_connection(
+    loki: LokiReceiver, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(loki, "_push", broken)
+    reply = one(loki)
+    assert reply.status == 500
+    assert "RuntimeError('boom')" in reply.text
+    assert loki.requests[-1].status == 500
