@@ -11,7 +11,8 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ._environment import Environment, Reply
+from ._environment import Environment
+from ._state import Reply
 
 RUNTIME = "/2018-06-01/runtime"
 EXTENSION = "/2020-01-01/extension"

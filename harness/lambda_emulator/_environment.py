@@ -1,9 +1,5 @@
-"""One execution environment: its processes, the API state they talk to, and its
-lifecycle (init → invoke* → shutdown). A reset (timeout, crash) ends the environment;
-the facade then starts a new one, as Lambda does.
-
-Every piece of shared state is guarded by ``self.cond``; the HTTP handler threads
-block on it in ``next`` calls, the caller's thread drives the lifecycle.
+"""The lifecycle of one execution environment: start its processes, init, invoke,
+freeze/thaw, reset and shutdown, as Lambda does. The API semantics live in ``_state``.
 """
 
 from __future__ import annotations
@@ -12,20 +8,17 @@ import json
 import os
 import secrets
 import signal
-import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import _records
 from ._procs import ManagedProcess, max_rss_mb
 from ._results import InitResult, InvokeResult, LambdaInitError, ShutdownResult
-from ._subscription import SubscriptionError
-from ._subscription import parse as parse_subscription
+from ._state import Extension, Invocation, SandboxState
 from ._telemetry import TelemetryHub
 
 #: Extensions get the function's environment minus these (protocols.md §1).
@@ -40,43 +33,6 @@ WITHHELD_FROM_EXTENSIONS = (
 OUTPUT_DRAIN_S = 2.0
 #: Give an in-flight telemetry POST this long to finish before freezing.
 FREEZE_INFLIGHT_WAIT_S = 1.0
-
-Reply = tuple[int, dict[str, str], bytes]
-
-
-def _json_reply(status: int, doc: Any, headers: dict[str, str] | None = None) -> Reply:
-    return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(doc).encode()
-
-
-def _error_reply(status: int, error_type: str, message: str) -> Reply:
-    return _json_reply(status, {"errorType": error_type, "errorMessage": message})
-
-
-@dataclass
-class _Extension:
-    id: str
-    name: str
-    events: tuple[str, ...]
-    internal: bool
-    queue: deque[dict[str, Any]] = field(default_factory=deque)
-    waiting: bool = False
-    next_calls: int = 0
-    last_next_at: float = 0.0
-    error_type: str | None = None
-
-
-@dataclass
-class _Invocation:
-    request_id: str
-    body: bytes
-    deadline_ms: int
-    arn: str
-    trace_id: str
-    started_at: float
-    started_wall_ms: int = 0
-    response: bytes | None = None
-    error: dict[str, Any] | None = None
-    done_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -101,7 +57,7 @@ def _timeout_error(request_id: str, timeout_s: float) -> dict[str, Any]:
     }
 
 
-def _inv_timeout(inv: _Invocation) -> float:
+def _inv_timeout(inv: Invocation) -> float:
     return (inv.deadline_ms - inv.started_wall_ms) / 1000
 
 
@@ -137,28 +93,25 @@ class Config:
     runtime_version: str
 
 
-class Environment:
+class Environment(SandboxState):
+    """One execution environment: its processes and its lifecycle (init → invoke* →
+    shutdown). A reset (timeout, crash) ends it; the facade then starts a new one."""
+
     def __init__(self, config: Config, hub: TelemetryHub, on_event: Callable[[str, str], None]) -> None:
+        super().__init__(
+            function_name=config.function_name,
+            handler=config.handler,
+            external_names={p.name for p in config.extension_paths},
+            hub=hub,
+            on_event=on_event,
+        )
         self.cfg = config
-        self.hub = hub
-        self._on_event = on_event  # lifecycle trace for tests: (what, who)
-        self.cond = threading.Condition()
-        self.phase = "init"  # init → ready ⇄ invoke → shutdown → dead
-        self.extensions: dict[str, _Extension] = {}
         self.processes: dict[str, ManagedProcess] = {}
         self.runtime: ManagedProcess | None = None
-        self.runtime_waiting = False
-        self.runtime_next_calls = 0
-        self.runtime_queue: deque[_Invocation] = deque()
-        self.current: _Invocation | None = None
-        self.init_error: tuple[str, str] | None = None
-        self.exits: list[tuple[str, int]] = []
-        self.crashes: list[tuple[str, int]] = []
         self.init_duration_ms: float | None = None
         self._report_init = True
         self.frozen = False
         self.arn = f"arn:aws:lambda:{config.region}:{config.account_id}:function:{config.function_name}"
-        self.external_names = {p.name for p in config.extension_paths}
 
     # ------------------------------------------------------------------ output sinks
     def _function_line(self, line: str, epoch_s: float) -> None:
@@ -188,164 +141,6 @@ class Environment:
                 self.crashes.append((proc.name, rc))
             self.cond.notify_all()
         self._on_event("exit", proc.name)
-
-    # ------------------------------------------------------------------ Extensions API
-    def register(self, name: str | None, body: bytes) -> Reply:
-        if not name:
-            return _error_reply(403, "Extension.MissingHeader", "Lambda-Extension-Name header is required")
-        try:
-            doc = json.loads(body or b"{}")
-            events = doc.get("events", []) if isinstance(doc, dict) else None
-        except ValueError:
-            events = None
-        if not isinstance(events, list) or any(e not in ("INVOKE", "SHUTDOWN") for e in events):
-            return _error_reply(
-                403, "Extension.InvalidEventType", f"events must be INVOKE and/or SHUTDOWN: {body!r}"
-            )
-        internal = name not in self.external_names
-        with self.cond:
-            if self.phase != "init":
-                return _error_reply(403, "Extension.RegistrationClosed", "registration is closed after init")
-            if internal and "SHUTDOWN" in events:
-                return _error_reply(
-                    403,
-                    "Extension.InvalidEventType",
-                    f"{name!r} is not a file in /opt/extensions: an internal "
-                    "extension cannot register for SHUTDOWN",
-                )
-            if any(e.name == name for e in self.extensions.values()):
-                return _error_reply(403, "Extension.AlreadyRegistered", f"{name!r} is already registered")
-            ext = _Extension(id=str(uuid.uuid4()), name=name, events=tuple(events), internal=internal)
-            self.extensions[ext.id] = ext
-            self.cond.notify_all()
-        self.hub.emit("platform.extension", _records.extension(name, list(events)))
-        self._on_event("register", name)
-        return _json_reply(
-            200,
-            {
-                "functionName": self.cfg.function_name,
-                "functionVersion": _records.FUNCTION_VERSION,
-                "handler": self.cfg.handler,
-            },
-            {"Lambda-Extension-Identifier": ext.id},
-        )
-
-    def _lookup(self, ext_id: str | None) -> _Extension | Reply:
-        if not ext_id:
-            return _error_reply(
-                403, "Extension.MissingHeader", "Lambda-Extension-Identifier header is required"
-            )
-        ext = self.extensions.get(ext_id)
-        if ext is None:
-            return _error_reply(403, "Extension.UnknownExtensionIdentifier", f"Unknown extension {ext_id}")
-        return ext
-
-    def extension_next(self, ext_id: str | None) -> Reply | None:
-        """Blocks until the extension's next event; None when the environment ends first."""
-        with self.cond:
-            ext = self._lookup(ext_id)
-            if not isinstance(ext, _Extension):
-                return ext
-            ext.waiting = True
-            ext.next_calls += 1
-            ext.last_next_at = time.monotonic()
-            self.cond.notify_all()
-            self._on_event("next", ext.name)
-            while not ext.queue and self.phase != "dead":
-                self.cond.wait()
-            ext.waiting = False
-            if not ext.queue:
-                return None
-            evt = ext.queue.popleft()
-        return _json_reply(200, evt, {"Lambda-Extension-Event-Identifier": str(uuid.uuid4())})
-
-    def extension_error(self, ext_id: str | None, kind: str, error_type: str | None) -> Reply:
-        with self.cond:
-            ext = self._lookup(ext_id)
-            if not isinstance(ext, _Extension):
-                return ext
-            ext.error_type = error_type or "Extension.Unknown"
-            if kind == "init" and self.phase == "init":
-                self.init_error = (ext.error_type, f"extension {ext.name} reported an init error")
-            self.cond.notify_all()
-        self._on_event(f"{kind}_error", ext.name)
-        return _json_reply(202, {"status": "OK"})
-
-    # ------------------------------------------------------------------ Telemetry API
-    def subscribe(self, ext_id: str | None, body: bytes) -> Reply:
-        with self.cond:
-            ext = self._lookup(ext_id)
-            if not isinstance(ext, _Extension):
-                return ext
-            if self.phase != "init":
-                return _error_reply(
-                    403, "Telemetry.SubscriptionClosed", "Telemetry API subscription is closed"
-                )
-        try:
-            sub = parse_subscription(body)
-        except SubscriptionError as exc:
-            return _error_reply(400, "ValidationError", str(exc))
-        self.hub.subscribe(ext.name, sub)
-        self.hub.emit(
-            "platform.telemetrySubscription", _records.telemetry_subscription(ext.name, list(sub.types))
-        )
-        self._on_event("subscribe", ext.name)
-        return 200, {"Content-Type": "application/json"}, b'"OK"'
-
-    # ------------------------------------------------------------------ Runtime API
-    def runtime_next(self) -> Reply | None:
-        with self.cond:
-            self.runtime_waiting = True
-            self.runtime_next_calls += 1
-            self.cond.notify_all()
-            self._on_event("next", "runtime")
-            while not self.runtime_queue and self.phase != "dead":
-                self.cond.wait()
-            self.runtime_waiting = False
-            if not self.runtime_queue:
-                return None
-            inv = self.runtime_queue.popleft()
-            self.current = inv
-        return (
-            200,
-            {
-                "Content-Type": "application/json",
-                "Lambda-Runtime-Aws-Request-Id": inv.request_id,
-                "Lambda-Runtime-Deadline-Ms": str(inv.deadline_ms),
-                "Lambda-Runtime-Invoked-Function-Arn": inv.arn,
-                "Lambda-Runtime-Trace-Id": inv.trace_id,
-            },
-            inv.body,
-        )
-
-    def runtime_result(self, request_id: str, body: bytes, error_type: str | None, is_error: bool) -> Reply:
-        with self.cond:
-            inv = self.current
-            if inv is None or inv.request_id != request_id or inv.done_at is not None:
-                return _error_reply(400, "InvalidRequestID", f"unknown or finished request {request_id}")
-            if is_error:
-                try:
-                    err = json.loads(body or b"{}")
-                except ValueError:
-                    err = {"errorMessage": body.decode("utf-8", "replace")}
-                if not isinstance(err, dict):
-                    err = {"errorMessage": err}
-                err.setdefault("errorType", error_type or "Unhandled")
-                inv.error = err
-            else:
-                inv.response = body
-            inv.done_at = time.monotonic()
-            self.cond.notify_all()
-        self._on_event("error" if is_error else "response", "runtime")
-        return _json_reply(202, {"status": "OK"})
-
-    def runtime_init_error(self, body: bytes, error_type: str | None) -> Reply:
-        with self.cond:
-            if self.phase == "init":
-                self.init_error = (error_type or "Runtime.Unknown", body.decode("utf-8", "replace"))
-                self.cond.notify_all()
-        self._on_event("init_error", "runtime")
-        return _json_reply(202, {"status": "OK"})
 
     # ------------------------------------------------------------------ lifecycle helpers
     def _all_processes(self) -> list[ManagedProcess]:
@@ -380,7 +175,7 @@ class Environment:
             self.cond.wait(left)
         return True
 
-    def _external(self) -> list[_Extension]:
+    def _external(self) -> list[Extension]:
         return [e for e in self.extensions.values() if not e.internal]
 
     def stderr_by_process(self) -> dict[str, list[str]]:
@@ -534,9 +329,9 @@ class Environment:
             crashed_extensions=crashed_ext,
         )
 
-    def _new_invocation(self, payload: bytes, timeout_s: float) -> _Invocation:
+    def _new_invocation(self, payload: bytes, timeout_s: float) -> Invocation:
         now_ms = int(time.time() * 1000)
-        return _Invocation(
+        return Invocation(
             request_id=str(uuid.uuid4()),
             body=payload,
             deadline_ms=now_ms + int(timeout_s * 1000),
@@ -548,7 +343,7 @@ class Environment:
             started_at=0.0,
         )
 
-    def _deliver_invoke(self, inv: _Invocation) -> list[_Extension]:
+    def _deliver_invoke(self, inv: Invocation) -> list[Extension]:
         event = {
             "eventType": "INVOKE",
             "deadlineMs": inv.deadline_ms,
@@ -569,7 +364,7 @@ class Environment:
         return self.phase in ("shutdown", "dead")
 
     def _await_runtime(
-        self, inv: _Invocation, deadline: float, crashes_before: int, timeout_s: float
+        self, inv: Invocation, deadline: float, crashes_before: int, timeout_s: float
     ) -> _Outcome:
         with self.cond:
             self._wait(
@@ -597,8 +392,8 @@ class Environment:
 
     def _await_extensions(
         self,
-        inv: _Invocation,
-        receivers: list[_Extension],
+        inv: Invocation,
+        receivers: list[Extension],
         deadline: float,
         crashes_before: int,
         outcome: _Outcome,
