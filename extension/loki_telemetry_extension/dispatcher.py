@@ -258,8 +258,11 @@ class Dispatcher:
                          "now go into the line instead")
                     return self._push_entries(list(chunk), deadline, wait)
                 resp = outcome.response
-                self.stats.dropped_rejected += len(chunk)
-                warn(f"Loki at {self._url} rejected a push of {len(chunk)} entries with HTTP {resp.status}: "
+                # Our own drop-report line is not a user entry: counting it would make a new
+                # report due, which Loki rejects again, and so on (a push loop).
+                lost = sum(1 for e in chunk if not _is_report(e))
+                self.stats.dropped_rejected += lost
+                warn(f"Loki at {self._url} rejected a push of {lost} entries with HTTP {resp.status}: "
                      f"{resp.body[:300].decode('utf-8', 'replace').strip()} (not retried; Loki keeps the "
                      "valid entries of a 400, so up to that many may be missing)")
                 continue
@@ -286,6 +289,10 @@ class Dispatcher:
         text = ", ".join(f"{k}={v}" for k, v in drops.items())
         warn(f"log entries lost so far: {text}")
         return (STREAM_EXTENSION, time.time_ns(), f"{MARKER} log entries lost so far: {text}", None)
+
+
+def _is_report(entry: Entry) -> bool:
+    return entry[0] == STREAM_EXTENSION and entry[3] is None and entry[2].startswith(MARKER)
 
 
 def stream_labels(function_name: str, static: Sequence[tuple[str, str]]) -> list[dict[str, str]]:

@@ -159,14 +159,18 @@ class Shipper:
     def _auth_headers(cfg: config_mod.Config, env: dict[str, str]) -> dict[str, str]:
         if not (cfg.basic_auth_secret_arn or cfg.bearer_token_secret_arn):
             return {}
-        from . import secrets
+        from . import envvars, secrets
 
-        if cfg.basic_auth_secret_arn:
-            value = secrets.fetch_secret_string(env, cfg.basic_auth_secret_arn)
-            return {"Authorization": secrets.basic_auth_header(value)}
-        assert cfg.bearer_token_secret_arn
-        value = secrets.fetch_secret_string(env, cfg.bearer_token_secret_arn)
-        return {"Authorization": secrets.bearer_header(value)}
+        basic = cfg.basic_auth_secret_arn
+        name = envvars.LOKI_BASIC_AUTH_SECRET_ARN if basic else envvars.LOKI_BEARER_TOKEN_SECRET_ARN
+        arn = basic or cfg.bearer_token_secret_arn
+        assert arn
+        try:
+            value = secrets.fetch_secret_string(env, arn)
+            header = secrets.basic_auth_header(value) if basic else secrets.bearer_header(value)
+        except secrets.SecretError as e:
+            raise secrets.SecretError(f"{name}: {e}") from None
+        return {"Authorization": header}
 
     def on_invoke(self, event: dict[str, Any]) -> None:
         if not self.subscribed:

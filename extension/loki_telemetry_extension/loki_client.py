@@ -7,6 +7,7 @@ Our own small client over socket/ssl rather than ``http.client`` (which imports
 from __future__ import annotations
 
 import socket
+import time
 
 from . import http11
 
@@ -46,11 +47,6 @@ class LokiClient:
         self._ssl_context: Any = None
 
     def close(self) -> None:
-        if self._rfile is not None:
-            try:  # noqa: SIM105 - contextlib costs import time
-                self._rfile.close()
-            except OSError:
-                pass
         if self._sock is not None:
             try:  # noqa: SIM105 - contextlib costs import time
                 self._sock.close()
@@ -58,8 +54,8 @@ class LokiClient:
                 pass
         self._sock = self._rfile = None
 
-    def _connect(self, timeout: float) -> None:
-        sock = socket.create_connection((self.host, self.port), timeout=timeout)
+    def _connect(self, deadline: float) -> None:
+        sock = socket.create_connection((self.host, self.port), timeout=_left(deadline))
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.tls:
@@ -67,36 +63,41 @@ class LokiClient:
                     import ssl
 
                     self._ssl_context = ssl.create_default_context()
+                sock.settimeout(_left(deadline))  # the TLS handshake gets only what is left
                 sock = self._ssl_context.wrap_socket(sock, server_hostname=self.host)
         except BaseException:
             sock.close()
             raise
         self._sock = sock
-        self._rfile = sock.makefile("rb")
+        self._rfile = _DeadlineReader(sock)
 
     def send(self, body: bytes, *, timeout: float) -> http11.Response:
-        """POST one gzip'd push body; raises OSError on connection/TLS/timeouts.
+        """POST one gzip'd push body within ``timeout`` seconds *in total*.
 
+        Raises OSError on connection/TLS errors and timeouts. Every step (connect, TLS,
+        send, each read, the second attempt below) gets only what is left of the time.
         A kept-alive connection may have died while the environment was frozen (or the
-        server closed it): a failure on a *reused* connection is retried once at once on
-        a fresh one. That is safe: Loki de-duplicates identical entries.
+        server closed it): a failure on a *reused* connection is retried once on a fresh
+        one if time is left. That is safe: Loki de-duplicates identical entries.
         """
+        deadline = time.monotonic() + timeout
         reused = self._sock is not None
         try:
-            return self._send_once(body, timeout)
+            return self._send_once(body, deadline)
         except OSError:
             self.close()
-            if not reused:
+            if not reused or deadline - time.monotonic() <= 0:
                 raise
-        return self._send_once(body, timeout)
+        return self._send_once(body, deadline)
 
-    def _send_once(self, body: bytes, timeout: float) -> http11.Response:
+    def _send_once(self, body: bytes, deadline: float) -> http11.Response:
         if self._sock is None:
-            self._connect(timeout)
-        assert self._sock is not None
-        self._sock.settimeout(timeout)
+            self._connect(deadline)
+        assert self._sock is not None and self._rfile is not None
         try:
+            self._sock.settimeout(_left(deadline))  # sendall: a total, not per chunk (3.5+)
             self._sock.sendall(http11.encode_request("POST", self.path, self.host_header, self.headers, body))
+            self._rfile.deadline = deadline
             resp = http11.read_response(self._rfile)
         except BaseException:
             self.close()
@@ -106,3 +107,24 @@ class LokiClient:
                 not delimited and resp.status not in (204, 304)):
             self.close()  # body was delimited by EOF: the connection is finished
         return resp
+
+
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("no time left for the push")
+    return left
+
+
+class _DeadlineReader(http11.SocketReader):
+    """A socket reader whose every ``recv`` is bounded by one absolute deadline."""
+
+    __slots__ = ("deadline",)
+
+    def __init__(self, sock: Any) -> None:
+        super().__init__(sock)
+        self.deadline = float("inf")
+
+    def _fill(self) -> bool:
+        self._sock.settimeout(_left(self.deadline))
+        return super()._fill()

@@ -208,3 +208,16 @@ def test_large_backlog_is_split_into_requests_under_1mib(loki: FakeLoki) -> None
 def test_recorded_helper_handles_plain_json() -> None:
     r = Recorded("/", {}, b'{"streams": []}')
     assert r.entries() == []
+
+
+def test_a_loki_that_rejects_everything_gets_no_push_storm(loki: FakeLoki) -> None:
+    # GIVEN a Loki answering 401 to everything (e.g. tenant missing)
+    loki.script = [(401, {}, b"no org id")] * 50
+    d = make(loki)
+    deliver(d, fn("a"), fn("b"))
+    # WHEN flushing
+    assert d.flush(time.monotonic() + 5)
+    # THEN one push for the entries and one for the report of their loss, no more
+    assert len(loki.requests) == 2
+    assert d.stats.dropped_rejected == 2
+    assert d.flush(time.monotonic() + 5) and len(loki.requests) == 2

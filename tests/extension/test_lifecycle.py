@@ -107,3 +107,57 @@ def test_launcher_is_executable_with_a_shebang() -> None:
 
     assert os.access(LAUNCHER, os.X_OK)
     assert LAUNCHER.read_text().startswith("#!/bin/sh\n")
+
+
+def test_secret_fetch_failure_names_the_variable_and_stays_a_noop(
+    fake_lambda: FakeLambda, loki: FakeLoki
+) -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:loki-x"
+    proc = start_extension(
+        fake_lambda.runtime_api,
+        {
+            "LOKI_URL": loki.url,
+            "LOKI_BASIC_AUTH_SECRET_ARN": arn,
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+            "AWS_ACCESS_KEY_ID": "AKID",
+            "AWS_SECRET_ACCESS_KEY": "SECRET",
+        },
+    )
+    assert fake_lambda.wait(lambda f: f.next_calls >= 1)
+    fake_lambda.invoke("r1")
+    assert fake_lambda.wait(lambda f: f.next_calls >= 2)
+    fake_lambda.deliver([fn("never shipped\n")])
+    code, err = _finish(proc, fake_lambda)
+    assert code == 0
+    assert (
+        f"not shipping logs: SecretError: LOKI_BASIC_AUTH_SECRET_ARN: cannot reach the endpoint for '{arn}'"
+        in err
+    )
+    assert loki.requests == []
+
+
+def test_shutdown_drain_respects_the_deadline_when_loki_hangs(fake_lambda: FakeLambda) -> None:
+    import socket
+    import time
+
+    srv = socket.socket()  # accepts, never answers
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    try:
+        proc = start_extension(
+            fake_lambda.runtime_api, {"LOKI_URL": f"http://127.0.0.1:{srv.getsockname()[1]}/loki/api/v1/push"}
+        )
+        assert fake_lambda.wait(lambda f: f.next_calls >= 1)
+        fake_lambda.invoke("r1")
+        assert fake_lambda.wait(lambda f: f.next_calls >= 2)
+        fake_lambda.deliver([fn(f"l{i}\n") for i in range(5)])
+        start = time.monotonic()
+        fake_lambda.shutdown(deadline_s=1.0)
+        _, err = proc.communicate(timeout=10)
+        elapsed = time.monotonic() - start
+        assert proc.returncode == 0
+        assert elapsed < 1.0  # exited before the SHUTDOWN deadline (safety margin included)
+        assert "SHUTDOWN deadline reached with 5 entries not shipped" in err
+        assert "shutdown_deadline=5" in err
+    finally:
+        srv.close()
