@@ -22,6 +22,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", required=True)
     p.add_argument("--reps", type=int, required=True)
+    p.add_argument("--no-warmup", action="store_true")
     args = p.parse_args()
 
     t0 = time.perf_counter()
@@ -59,8 +60,9 @@ def main() -> None:
 
     out: dict[str, object] = {"jsii_start_s": jsii_start}
     for n in (int(s) for s in args.sizes.split(",")):
-        synth_once(n, False)  # warm-up: first-use costs (class loading in jsii) are not scaling
-        synth_once(n, True)
+        if not args.no_warmup:
+            synth_once(n, False)  # warm-up: first-use costs (class loading in jsii) are not scaling
+            synth_once(n, True)
         without: list[float] = []
         with_: list[float] = []
         for _ in range(args.reps):

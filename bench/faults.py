@@ -63,8 +63,8 @@ def _burst(ctx: Context) -> FaultRow:
 
 
 def _outage(ctx: Context) -> FaultRow:
-    secs = ctx.pick(3, 30)
-    after = ctx.pick(10, 50)
+    secs = ctx.pick(2, 30)
+    after = ctx.pick(8, 50)
     with session(ctx) as s:
         s.keep_results = False
         s.rx.faults.outage(seconds=secs, status=None)  # connection refused, then back
@@ -79,7 +79,7 @@ def _rate_limited(ctx: Context) -> FaultRow:
     with session(ctx) as s:
         s.keep_results = False
         s.rx.faults.rate_limit(times=times, retry_after=1)
-        _paced(s, ctx.pick(50, 200), 20)
+        _paced(s, ctx.pick(25, 200), 20)
         return _finish(s, f"429 storm: {times} pushes in a row answered 429 with Retry-After: 1")
 
 
@@ -94,7 +94,7 @@ def _loki2(ctx: Context) -> FaultRow:
 
 def _random_shutdowns(ctx: Context) -> list[FaultRow]:
     rng = random.Random(20261124)
-    envs = ctx.pick(3, 20)
+    envs = ctx.pick(2, 20)
     rows: list[FaultRow] = []
     for mode, env in (("batch", {}), ("ship-before-freeze", {"LOKI_SHIP_BEFORE_FREEZE": "true"})):
         emitted = stored = dropped = invokes = killed = 0

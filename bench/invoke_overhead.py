@@ -43,7 +43,7 @@ VARIANTS: tuple[tuple[str, str, Mapping[str, str] | None], ...] = (
 def _measure(ctx: Context, env: Mapping[str, str] | None, invokes: int) -> list[InvokeResult]:
     with session(ctx, extension=env is not None, env=env) as s:
         s.keep_results = False
-        for _ in range(ctx.pick(3, 10)):  # warm-up: imports, first connection to Loki
+        for _ in range(ctx.pick(2, 10)):  # warm-up: imports, first connection to Loki
             s.emit(LINES_PER_INVOKE, LINE_SIZE)
         s.keep_results = True
         for _ in range(invokes):
@@ -55,7 +55,7 @@ def _measure(ctx: Context, env: Mapping[str, str] | None, invokes: int) -> list[
 
 
 def run(ctx: Context) -> FigureResult:
-    invokes = ctx.pick(20, 300)
+    invokes = ctx.pick(10, 300)
     res = FigureResult(
         name=NAME, title=TITLE, params={"invokes": invokes, "lines_per_invoke": LINES_PER_INVOKE}
     )

@@ -51,7 +51,7 @@ def _latencies(ctx: Context, env: Mapping[str, str], invokes: int) -> tuple[list
 
 
 def run(ctx: Context) -> FigureResult:
-    invokes = ctx.pick(20, 300)
+    invokes = ctx.pick(10, 300)
     res = FigureResult(
         name=NAME,
         title=TITLE,
