@@ -121,7 +121,9 @@ class ApiServer(ThreadingHTTPServer):
     def __init__(self, environment: Callable[[], Environment | None]) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.environment = environment
-        self._thread = threading.Thread(target=self.serve_forever, name="lambda-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="lambda-api", daemon=True
+        )
 
     @property
     def address(self) -> str:

@@ -593,3 +593,23 @@ def test_shutdown_during_an_invoke(layer: Any, emulators: list[LambdaEmulator]) 
     assert results[0].status == "failure" and results[0].error["errorType"] == "Sandbox.ShutDown"
     assert shut.exited_by_themselves == ("rec",) and shut.duration_ms < 2000
     assert not lam.resets
+
+
+def test_cli_runs_invokes_and_reports(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.lambda_emulator.__main__ import main
+
+    code = main(
+        ["--handler", "app.handler", "--code-dir", str(CODE), "--event", '{"echo": 5}', "--invokes", "2"]
+    )
+    assert code == 0
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [next(iter(d)) for d in docs] == [
+        "init",
+        "invoke",
+        "invoke",
+        "shutdown",
+        "stats",
+        "extension_stderr",
+    ]
+    assert docs[1]["invoke"]["payload"] == {"ok": True, "echo": 5}
+    assert docs[4]["stats"]["function_records"] == 3  # the init line and one line per invoke
