@@ -100,6 +100,11 @@ class LokiReceiver:
             if rate_limit
             else None
         )
+        # (tenant, reason) -> entries refused, and tenant -> lines received: Loki's
+        # loki_discarded_samples_total / loki_distributor_lines_received_total.
+        self._discarded: dict[tuple[str, str], int] = {}
+        self._received: dict[str, int] = {}
+        self._counters_lock = threading.Lock()
         self._requests: list[RequestRecord] = []
         self._requests_cond = threading.Condition()
         self._server_lock = threading.Lock()
@@ -199,6 +204,43 @@ class LokiReceiver:
         return self._store.duplicates
 
     @property
+    def discarded(self) -> dict[str, int]:
+        """Entries Loki would count in ``loki_discarded_samples_total``, by reason (all tenants).
+
+        Reasons: Loki's own (``line_too_long``, ``greater_than_max_sample_age``, ``too_far_in_future``,
+        ``rate_limited``, ``per_stream_rate_limit``, ``too_far_behind``, ``disallowed_structured_metadata``,
+        ...). Requests refused whole before validation (bad JSON, bad label names, 401, 413, faults)
+        are not samples: see ``requests`` for those.
+        """
+        out: dict[str, int] = {}
+        with self._counters_lock:
+            for (_, reason), n in self._discarded.items():
+                out[reason] = out.get(reason, 0) + n
+        return out
+
+    def metrics_text(self) -> str:
+        """The receiver's counters in Prometheus text format (served on ``/metrics``)."""
+        with self._counters_lock:
+            discarded = sorted(self._discarded.items())
+            received = sorted(self._received.items())
+        lines = ["# TYPE loki_discarded_samples_total counter"]
+        lines += [
+            f'loki_discarded_samples_total{{reason="{reason}",tenant="{tenant}"}} {n}'
+            for (tenant, reason), n in discarded
+        ]
+        lines.append("# TYPE loki_distributor_lines_received_total counter")
+        lines += [f'loki_distributor_lines_received_total{{tenant="{t}"}} {n}' for t, n in received]
+        lines.append("# TYPE loki_receiver_duplicate_entries_total counter")
+        lines.append(f"loki_receiver_duplicate_entries_total {self.duplicates}")
+        return "\n".join(lines) + "\n"
+
+    def _count(self, scope: str, received: int, discarded: Mapping[str, int]) -> None:
+        with self._counters_lock:
+            self._received[scope] = self._received.get(scope, 0) + received
+            for reason, n in discarded.items():
+                self._discarded[(scope, reason)] = self._discarded.get((scope, reason), 0) + n
+
+    @property
     def requests(self) -> list[RequestRecord]:
         """Every request answered so far (a copy), oldest first."""
         with self._requests_cond:
@@ -221,6 +263,9 @@ class LokiReceiver:
         self._store.clear()
         with self._requests_cond:
             self._requests.clear()
+        with self._counters_lock:
+            self._discarded.clear()
+            self._received.clear()
         if self._rate is not None:
             self._rate.reset()
         self.faults.clear()
@@ -260,6 +305,9 @@ class LokiReceiver:
         path, params = decode_query(raw_path, body if method == "POST" else b"", headers.get("content-type"))
         if path == "/ready":
             return self._simple(method, path, headers, 200, b"ready\n")
+        if path == "/metrics":
+            return self._simple(method, path, headers, 200, self.metrics_text().encode(),
+                                "text/plain; version=0.0.4; charset=utf-8")
         if path in ("/loki/api/v1/status/buildinfo",):
             version = "3.4.0" if self.limits.allow_structured_metadata else "2.9.0"
             return self._simple(method, path, headers, 200, json.dumps({"version": version}).encode(), _JSON)
@@ -311,20 +359,24 @@ class LokiReceiver:
                 discover_service_name=self.discover_service_name,
             )
             received = outcome.received
-            if outcome.streams and self._rate is not None:
-                scope = self._scope(headers)
-                if not self._rate.allow(scope, outcome.accepted_bytes):
-                    lines = outcome.accepted
-                    raise PushError(
-                        429,
-                        f"Ingestion rate limit exceeded for user {scope} (limit: {int(self._rate.rate)} "
-                        f"bytes/sec) while attempting to ingest '{lines}' lines totaling "
-                        f"'{outcome.accepted_bytes}' bytes, reduce log volume or contact your Loki "
-                        "administrator to see if the limit can be increased",
-                    )
+            scope = self._scope(headers)
+            self._count(scope, received, outcome.discarded)
+            # The tenant's rate limit is all or nothing (Loki's distributor AllowN).
+            rate = self._rate
+            if outcome.streams and rate is not None and not rate.allow(scope, outcome.accepted_bytes):
+                lines = outcome.accepted
+                self._count(scope, 0, {"rate_limited": lines})
+                raise PushError(
+                    429,
+                    f"Ingestion rate limit exceeded for user {scope} (limit: {int(rate.rate)} "
+                    f"bytes/sec) while attempting to ingest '{lines}' lines totaling "
+                    f"'{outcome.accepted_bytes}' bytes, reduce log volume or contact your Loki "
+                    "administrator to see if the limit can be increased",
+                )
             # Partial acceptance: Loki stores the valid entries even when it answers 400.
-            ingested = self._store.add(outcome.streams, scope=self._scope(headers), tenant=tenant)
+            ingested = self._store.add(outcome.streams, scope=scope, tenant=tenant)
             accepted = ingested.added
+            self._count(scope, 0, ingested.discarded)
             if ingested.errors:
                 # The ingester's error (400 too far behind / 429 stream rate) wins over validation's.
                 raise PushError(ingested.status, "\n".join(ingested.errors))

@@ -46,6 +46,8 @@ class Ingested:
     errors: list[str] = field(default_factory=list)
     #: 429 when the last refusal of a stream was its rate limit, else 400 (Loki's rule).
     status: int = 0
+    #: Entries refused, by Loki's discard reason.
+    discarded: dict[str, int] = field(default_factory=dict)
 
 
 class Store:
@@ -103,6 +105,9 @@ class Store:
                         StoredEntry(stored.labels, e.ts_ns, e.line, e.metadata, tenant, now)
                     )
                     out.added += 1
+                for _, _, limited in refused:
+                    reason = "per_stream_rate_limit" if limited else "too_far_behind"
+                    out.discarded[reason] = out.discarded.get(reason, 0) + 1
                 if refused:
                     out.errors.append(_stream_errors(refused, len(s.entries), scope, stored.labels))
                     out.status = 429 if refused[-1][2] else 400

@@ -32,6 +32,13 @@ class PushError(Exception):
         self.message = message
 
 
+class Rejection(NamedTuple):
+    """Why Loki refused entries: its ``discarded_samples_total`` reason and its message."""
+
+    reason: str
+    message: str
+
+
 class Entry(NamedTuple):
     ts_ns: int
     line: str
@@ -54,9 +61,14 @@ class Validated:
 
     streams: list[Stream] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: Entries refused, by Loki's discard reason (``loki_discarded_samples_total{reason}``).
+    discarded: dict[str, int] = field(default_factory=dict)
     received: int = 0
     #: Bytes counted against the ingestion rate: line + structured metadata of valid entries.
     accepted_bytes: int = 0
+
+    def discard(self, reason: str, n: int) -> None:
+        self.discarded[reason] = self.discarded.get(reason, 0) + n
 
     @property
     def accepted(self) -> int:
@@ -193,21 +205,26 @@ def normalise_labels(raw: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in sorted(raw.items()) if v != ""}
 
 
-def validate_labels(labels: Mapping[str, str], limits: Limits, reject_reserved: bool) -> str | None:
+def validate_labels(labels: Mapping[str, str], limits: Limits, reject_reserved: bool) -> Rejection | None:
     """Per-stream checks (``ValidateLabels``); returns the error message or None."""
     if not labels:
-        return "error at least one label pair is required per stream"
+        return Rejection("missing_labels", "error at least one label pair is required per stream")
     ls = labels_string(labels)
     count = len(labels) - (1 if SERVICE_NAME_LABEL in labels else 0)
     if count > limits.max_label_names_per_series:
-        return f"entry for stream '{ls}' has {count} label names; limit {limits.max_label_names_per_series}"
+        return Rejection(
+            "max_label_names_per_series",
+            f"entry for stream '{ls}' has {count} label names; limit {limits.max_label_names_per_series}",
+        )
     for name, value in sorted(labels.items()):
         if len(name.encode()) > limits.max_label_name_length:
-            return f"stream '{ls}' has label name too long: '{name}'"
+            return Rejection("label_name_too_long", f"stream '{ls}' has label name too long: '{name}'")
         if len(value.encode()) > limits.max_label_value_length:
-            return f"stream '{ls}' has label value too long: '{value}'"
+            return Rejection("label_value_too_long", f"stream '{ls}' has label value too long: '{value}'")
         if reject_reserved and name.startswith("__"):
-            return f"stream '{ls}' has a reserved label name (leading '__'): '{name}'"
+            return Rejection(
+                "invalid_labels", f"stream '{ls}' has a reserved label name (leading '__'): '{name}'"
+            )
     return None
 
 
@@ -218,58 +235,60 @@ def _rfc3339(ts_ns: int) -> str:
     return datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def validate_entry(entry: Entry, ls: str, limits: Limits, now_ns: int) -> str | None:
-    """Per-entry checks (``ValidateEntry``), in Loki's order; returns the error message or None."""
-    err, _ = check_entry(entry, ls, limits, now_ns)
-    return err
-
-
-def check_entry(entry: Entry, ls: str, limits: Limits, now_ns: int) -> tuple[str | None, int]:
-    """``validate_entry`` plus the entry's size (line + structured metadata bytes) for the rate limit."""
+def check_entry(entry: Entry, ls: str, limits: Limits, now_ns: int) -> tuple[Rejection | None, int]:
+    """Per-entry checks (``ValidateEntry``), in Loki's order, and the entry's size (line + structured
+    metadata bytes, what the rate limit counts)."""
     oldest = now_ns - int(limits.reject_old_samples_max_age_s * 1e9)
     if limits.reject_old_samples and entry.ts_ns < oldest:
         return _err(
+            "greater_than_max_sample_age",
             f"entry for stream '{ls}' has timestamp too old: {_rfc3339(entry.ts_ns)}, "
-            f"oldest acceptable timestamp is: {_rfc3339(oldest)}"
+            f"oldest acceptable timestamp is: {_rfc3339(oldest)}",
         )
     if entry.ts_ns > now_ns + int(limits.creation_grace_period_s * 1e9):
-        return _err(f"entry for stream '{ls}' has timestamp too new: {_rfc3339(entry.ts_ns)}")
+        return _err(
+            "too_far_in_future", f"entry for stream '{ls}' has timestamp too new: {_rfc3339(entry.ts_ns)}"
+        )
     line_len = len(entry.line) if entry.line.isascii() else len(entry.line.encode())
     if limits.max_line_size and line_len > limits.max_line_size:
         return _err(
+            "line_too_long",
             f"Max entry size '{limits.max_line_size}' bytes exceeded for stream '{ls}' "
-            f"while adding an entry with length '{line_len}' bytes"
+            f"while adding an entry with length '{line_len}' bytes",
         )
     size = line_len
     if entry.metadata:
         if not limits.allow_structured_metadata:
             return _err(
+                "disallowed_structured_metadata",
                 f"stream '{ls}' includes structured metadata, but this feature is disallowed. Please see "
-                "`limits_config.allow_structured_metadata` or contact your Loki administrator to enable it."
+                "`limits_config.allow_structured_metadata` or contact your Loki administrator to enable it.",
             )
         sm_size = metadata_size(entry.metadata)
         size += sm_size
         if limits.max_structured_metadata_size and sm_size > limits.max_structured_metadata_size:
             return _err(
+                "structured_metadata_too_large",
                 f"stream '{ls}' has structured metadata too large: '{sm_size}' bytes, limit: "
                 f"'{limits.max_structured_metadata_size}' bytes. Please see "
                 "`limits_config.max_structured_metadata_size` or contact your Loki administrator to "
-                "increase it."
+                "increase it.",
             )
         count = len(entry.metadata)
         max_count = limits.max_structured_metadata_entries_count
         if max_count and count > max_count:
             return _err(
+                "structured_metadata_too_many",
                 f"stream '{ls}' has too many structured metadata labels: '{count}', limit: "
                 f"'{limits.max_structured_metadata_entries_count}'. Please see "
                 "`limits_config.max_structured_metadata_entries_count` or contact your Loki administrator "
-                "to increase it."
+                "to increase it.",
             )
     return None, size
 
 
-def _err(message: str) -> tuple[str, int]:
-    return message, 0
+def _err(reason: str, message: str) -> tuple[Rejection, int]:
+    return Rejection(reason, message), 0
 
 
 def metadata_size(metadata: Mapping[str, str]) -> int:
@@ -303,16 +322,18 @@ def validate(
                 (labels[n] for n in discover_service_name if labels.get(n)), "unknown_service"
             )
             labels = dict(sorted(labels.items()))
-        err = validate_labels(labels, limits, reject_reserved_labels)
-        if err:
-            out.errors.append(err)
+        rejected = validate_labels(labels, limits, reject_reserved_labels)
+        if rejected:
+            out.errors.append(rejected.message)
+            out.discard(rejected.reason, len(stream.entries))
             continue
         ls = labels_string(labels)
         kept: list[Entry] = []
         for entry in stream.entries:
-            err, size = check_entry(entry, ls, limits, now)
-            if err:
-                out.errors.append(err)
+            rejected, size = check_entry(entry, ls, limits, now)
+            if rejected:
+                out.errors.append(rejected.message)
+                out.discard(rejected.reason, 1)
                 continue
             kept.append(entry)
             out.accepted_bytes += size

@@ -7,7 +7,7 @@ import gzip
 from collections.abc import Iterator
 
 import pytest
-from loki_receiver_http import encode, now_ns, push, push_body, request
+from loki_receiver_http import encode, get, now_ns, push, push_body, request
 
 from harness.loki_receiver import Limits, LokiReceiver
 
@@ -510,3 +510,42 @@ def test_expect_100_continue_is_honoured(loki: LokiReceiver) -> None:
             rest += chunk
     assert b"HTTP/1.1 204" in rest
     assert loki.lines() == ["continued"]
+
+
+# --- discard accounting -------------------------------------------------------
+
+
+def test_discarded_counts_every_refused_entry_by_lokis_reason(loki: LokiReceiver) -> None:
+    now = now_ns()
+    day = 86_400 * 10**9
+    values = [
+        [str(now), "ok"],
+        [str(now + 1), "x" * 256_001],
+        [str(now - 8 * day), "old"],
+        [str(now + day), "future"],
+    ]
+    push(loki.url, [(LABELS, values), ({}, [[str(now), "a"], [str(now), "b"]])])
+    push(loki.url, [(LABELS, [[str(now - 2 * 3600 * 10**9), "behind"]])])
+    push(loki.url, raw=b"not json")  # refused whole: not samples
+    assert loki.discarded == {
+        "line_too_long": 1,
+        "greater_than_max_sample_age": 1,
+        "too_far_in_future": 1,
+        "missing_labels": 2,
+        "too_far_behind": 1,
+    }
+    metrics = get(loki.base_url, "/metrics")
+    assert metrics.status == 200
+    series = metrics.text.splitlines()
+    assert 'loki_discarded_samples_total{reason="missing_labels",tenant="fake"} 2' in series
+    assert 'loki_distributor_lines_received_total{tenant="fake"} 7' in series
+
+
+def test_discarded_counts_rate_limited_lines_per_tenant() -> None:
+    limits = Limits(ingestion_rate_mb=1 / 1024, ingestion_burst_size_mb=1 / 1024)
+    with LokiReceiver(rate_limit=True, require_tenant=True, limits=limits) as r:
+        ts = now_ns()
+        values = [[str(ts + i), "x" * 600] for i in range(2)]
+        assert push(r.url, [(LABELS, values)], headers={"X-Scope-OrgID": "t1"}).status == 429
+        assert r.discarded == {"rate_limited": 2}
+        assert 'loki_discarded_samples_total{reason="rate_limited",tenant="t1"} 2' in r.metrics_text()
