@@ -13,10 +13,24 @@ FUNCTION_VERSION = "$LATEST"
 LOGS_DROPPED_REASON = "Consumer seems to have fallen behind as it has not acknowledged receipt of logs."
 
 
+_second_cache: tuple[int, str] = (-1, "")
+# ensure_ascii (the default) makes the length in characters the length in bytes.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def iso_time(epoch_s: float | None = None) -> str:
     """ISO 8601 UTC with milliseconds, as Lambda stamps every telemetry event."""
-    moment = datetime.fromtimestamp(time.time() if epoch_s is None else epoch_s, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    global _second_cache
+    now = time.time() if epoch_s is None else epoch_s
+    sec = int(now)
+    cached_sec, prefix = _second_cache
+    if sec != cached_sec:
+        # Formatting is the costly part and changes once a second: cache it.
+        prefix = datetime.fromtimestamp(sec, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_cache = (sec, prefix)
+    # Round to the microsecond first, as datetime does, so 0.123 never reads 0.122.
+    millis = min(999, round((now - sec) * 1_000_000) // 1000)
+    return f"{prefix}.{millis:03d}Z"
 
 
 def event(type_: str, record: Any, epoch_s: float | None = None) -> dict[str, Any]:
@@ -24,9 +38,14 @@ def event(type_: str, record: Any, epoch_s: float | None = None) -> dict[str, An
     return {"time": iso_time(epoch_s), "type": type_, "record": record}
 
 
+def encode(doc: Any) -> str:
+    """Compact JSON, as delivered."""
+    return _ENCODER.encode(doc)
+
+
 def event_size(evt: dict[str, Any]) -> int:
     """Bytes the event takes in a delivery body (what maxBytes counts)."""
-    return len(json.dumps(evt, separators=(",", ":")).encode())
+    return len(_ENCODER.encode(evt))
 
 
 def json_log_record(line: str, epoch_s: float, level: str = "INFO") -> Any:

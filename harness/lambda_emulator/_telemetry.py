@@ -7,7 +7,6 @@ subscribers, and a single lock keeps "frozen" and every buffer consistent.
 from __future__ import annotations
 
 import http.client
-import json
 import threading
 import time
 from collections import deque
@@ -67,13 +66,14 @@ class _Subscriber:
         self.thread = threading.Thread(target=self._run, name=f"telemetry-{name}", daemon=True)
 
     # --- called with hub.cond held -------------------------------------------------
-    def offer(self, evt: dict[str, Any], size: int, now: float) -> None:
+    def offer(self, evt: dict[str, Any], size: int, now: float) -> bool:
+        """Buffer (or drop) one event; True when the delivery thread should wake up."""
         if evt["type"].split(".")[0] not in self.sub.types:
-            return
+            return False
         is_log = evt["type"] in ("function", "extension")
         if is_log and self.sub.schema_version == "2022-07-01" and isinstance(evt["record"], dict):
             # Before 2022-12-13 a JSON-format log record is always rendered as a string.
-            evt = {**evt, "record": json.dumps(evt["record"], separators=(",", ":"))}
+            evt = {**evt, "record": _records.encode(evt["record"])}
             size = _records.event_size(evt)
         if self.buffered_bytes + size > self.hub.buffer_limit_bytes:
             # The consumer is not keeping up: drop the newest and report it later.
@@ -81,9 +81,16 @@ class _Subscriber:
             self.pending_dropped_bytes += size
             self.hub.stats.dropped_records += 1
             self.hub.stats.dropped_bytes += size
-            return
+            return self.pending_dropped_records == 1
         self.buffer.append((evt, size, now))
         self.buffered_bytes += size
+        # Waking the thread for every record costs a context switch each: only when the
+        # buffer starts (to arm the timeoutMs wait) or a size limit is reached.
+        return (
+            len(self.buffer) == 1
+            or len(self.buffer) == self.sub.max_items
+            or self.buffered_bytes - size < self.sub.max_bytes <= self.buffered_bytes
+        )
 
     def _due(self, now: float) -> bool:
         if self.retry_at > now:
@@ -142,7 +149,7 @@ class _Subscriber:
                     cond.wait(self._wait_s(now))
                 events, taken, drops = self._take()
                 self.inflight = True
-            body = json.dumps(events, separators=(",", ":")).encode()
+            body = _records.encode(events).encode()
             ok = self._post(body)
             with cond:
                 self.inflight = False
@@ -213,9 +220,11 @@ class TelemetryHub:
             if self._backlog is not None and self._backlog_bytes + size <= self.buffer_limit_bytes:
                 self._backlog.append((evt, size))
                 self._backlog_bytes += size
+            wake = False
             for sub in self._subscribers.values():
-                sub.offer(evt, size, now)
-            self.cond.notify_all()
+                wake = sub.offer(evt, size, now) or wake
+            if wake:
+                self.cond.notify_all()
 
     def subscribe(self, name: str, sub: Subscription) -> None:
         """Add or replace (subscriptions are idempotent per extension) a subscriber."""
