@@ -311,12 +311,14 @@ def validate(
     """Split a decoded push into what Loki would store and the error for everything else."""
     now = time.time_ns() if now_ns is None else now_ns
     out = Validated()
+    # Loki's push parser reads every stream's labels before validating anything: one bad
+    # name fails the whole request, even on a stream without entries.
+    normalised = [normalise_labels(stream.labels) for stream in streams]
     for stream in streams:
         out.received += len(stream.entries)
-    for stream in streams:
+    for stream, labels in zip(streams, normalised, strict=True):
         if not stream.entries:
             continue
-        labels = normalise_labels(stream.labels)
         if discover_service_name and SERVICE_NAME_LABEL not in labels:
             labels[SERVICE_NAME_LABEL] = next(
                 (labels[n] for n in discover_service_name if labels.get(n)), "unknown_service"

@@ -161,6 +161,9 @@ def test_push_invalid_label_name_rejects_the_whole_request(loki: LokiReceiver) -
     assert reply.status == 400
     assert reply.text.startswith("couldn't parse labels:")
     assert loki.count() == 0  # Loki's push parser fails before any stream is stored
+    # Even on a stream that carries no entries.
+    assert push(loki.url, [(LABELS, [[ts, "good"]]), ({"bad-name": "x"}, [])]).status == 400
+    assert loki.count() == 0
 
 
 def test_push_stream_without_labels_is_400_for_that_stream_only(loki: LokiReceiver) -> None:
