@@ -92,6 +92,8 @@ class Dispatcher:
         self.stats = Stats()
         self._reported_drops = self.stats.drops()
         self._last_error: str | None = None
+        #: Monotonic time before which Loki asked (Retry-After) not to be pushed to again.
+        self._not_before = 0.0
         self._thread: threading.Thread | None = None
 
     # --- input (listener thread) -------------------------------------------------
@@ -244,7 +246,9 @@ class Dispatcher:
                       wait: Callable[[float], object]) -> bool:
         for chunk, body in encode_requests(entries, self._labels, metadata=self.metadata_allowed,
                                            max_bytes=self._max_request_bytes):
-            outcome = retry.push_with_retry(self._sender_for(body), deadline, wait=wait)
+            outcome = retry.push_with_retry(self._sender_for(body), deadline, wait=wait,
+                                            not_before=self._not_before)
+            self._not_before = outcome.retry_at or 0.0
             self.stats.requests_sent += 1
             if outcome.result == retry.OK:
                 self.stats.entries_sent += len(chunk)

@@ -36,13 +36,16 @@ OUT_OF_TIME = "out_of_time"
 
 
 class Outcome:
-    __slots__ = ("attempts", "last_error", "response", "result")
+    __slots__ = ("attempts", "last_error", "response", "result", "retry_at")
 
-    def __init__(self, result: str, response: Response | None, attempts: int, last_error: str | None) -> None:
+    def __init__(self, result: str, response: Response | None, attempts: int, last_error: str | None,
+                 retry_at: float | None = None) -> None:
         self.result = result  # OK | REJECTED | OUT_OF_TIME
         self.response = response
         self.attempts = attempts
         self.last_error = last_error
+        #: OUT_OF_TIME while a Retry-After was pending: no push before this (monotonic) time.
+        self.retry_at = retry_at
 
 
 def is_retryable(status: int) -> bool:
@@ -72,18 +75,30 @@ def push_with_retry(
     wait: Callable[[float], object] = time.sleep,
     now: Callable[[], float] = time.monotonic,
     jitter: Callable[[], float] = _jitter,
+    not_before: float = 0.0,
 ) -> Outcome:
     """Call ``send(timeout)`` until success, a final answer, or the deadline.
 
     ``deadline`` is re-read before every attempt: after a freeze the dispatcher moves
     it to the new invoke's deadline, so an interrupted push carries on under it.
+    ``not_before`` carries a Retry-After over from an earlier push that ran out of time
+    (e.g. the background sender's, when the SHUTDOWN drain takes over).
     """
     delay = BACKOFF_INITIAL_S
     attempts = 0
     last_error: str | None = None
     last_resp: Response | None = None
+    honour_until = not_before  # a server-requested pause still running
     while True:
-        left = deadline() - now()
+        t = now()
+        if honour_until > t:
+            if honour_until >= deadline() - MIN_REQUEST_TIME_S:
+                return Outcome(OUT_OF_TIME, last_resp, attempts, last_error, honour_until)
+            wait(honour_until - t)
+            t = now()
+            if honour_until > t:  # woken early (stop requested)
+                return Outcome(OUT_OF_TIME, last_resp, attempts, last_error, honour_until)
+        left = deadline() - t
         if left < MIN_REQUEST_TIME_S:
             return Outcome(OUT_OF_TIME, last_resp, attempts, last_error)
         attempts += 1
@@ -100,7 +115,10 @@ def push_with_retry(
                 return Outcome(REJECTED, resp, attempts, None)
             last_error = f"HTTP {resp.status}"
             ra = retry_after_s(resp)
-            pause = ra if ra is not None else delay * jitter()
+            if ra is not None:
+                honour_until = now() + ra
+                continue  # the wait (or giving up) happens at the top of the loop
+            pause = delay * jitter()
         delay = min(delay * BACKOFF_FACTOR, BACKOFF_MAX_S)
         left = deadline() - now()
         if pause >= left:

@@ -170,14 +170,18 @@ def test_lambda_logs_dropped_is_counted(loki: FakeLoki) -> None:
     assert any("lambda_logs_dropped=12" in e[2] for r in loki.requests for e in r.entries())
 
 
-def test_out_of_time_keeps_entries_for_later(loki: FakeLoki) -> None:
-    loki.script = [(503, {"Retry-After": "30"}, b"")]
+def test_out_of_time_keeps_entries_for_later_and_honours_retry_after(loki: FakeLoki) -> None:
+    loki.script = [(503, {"Retry-After": "1"}, b"")]
     d = make(loki)
     deliver(d, fn("a"), fn("b"))
-    assert not d.flush(time.monotonic() + 1)
+    t0 = time.monotonic()
+    assert not d.flush(t0 + 0.5)  # Retry-After 1 s does not fit: give up at once, keep the entries
+    assert time.monotonic() - t0 < 0.5
     assert d.pending() == 2 and d.stats.entries_sent == 0
-    assert d.flush(time.monotonic() + 5)  # a later invoke: delivered, nothing lost
+    assert len(loki.requests) == 1
+    assert d.flush(time.monotonic() + 5)  # a later invoke: delivered, nothing lost...
     assert [e[2] for e in loki.requests[-1].entries()] == ["a", "b"]
+    assert time.monotonic() - t0 >= 1.0  # ...but not before Loki's Retry-After ran out
 
 
 def test_give_up_remaining_counts_shutdown_drops(loki: FakeLoki) -> None:

@@ -159,3 +159,23 @@ def test_real_time_deadline_is_respected_with_a_slow_server() -> None:
 )
 def test_retry_after_parsing(raw: str, value: float | None) -> None:
     assert retry.retry_after_s(Response(429, {"retry-after": raw}, b"")) == value
+
+
+def test_not_before_carries_a_retry_after_over() -> None:
+    clock = Clock()
+    out = retry.push_with_retry(
+        lambda t: Response(204, {}, b""), lambda: 10.0, wait=clock.wait, now=clock.now, not_before=2.5
+    )
+    assert out.result == retry.OK and clock.waits == [2.5]
+
+
+def test_pending_retry_after_past_deadline_is_returned_for_the_next_push() -> None:
+    clock = Clock()
+    out = retry.push_with_retry(
+        lambda t: Response(429, {"retry-after": "4"}, b""), lambda: 3.0, wait=clock.wait, now=clock.now
+    )
+    assert out.result == retry.OUT_OF_TIME and out.retry_at == 4.0 and clock.waits == []
+    out2 = retry.push_with_retry(
+        lambda t: Response(204, {}, b""), lambda: 3.0, wait=clock.wait, now=clock.now, not_before=out.retry_at
+    )
+    assert out2.result == retry.OUT_OF_TIME and out2.attempts == 0  # still not allowed before 4.0
