@@ -21,6 +21,7 @@ DEFAULT_LIMIT = 100
 DEFAULT_SINCE_S = 3600.0
 #: Loki's /labels and /label/<name>/values default to the last 6 hours.
 DEFAULT_LABELS_SINCE_S = 6 * 3600.0
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d|w|y)")
 _UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
            "d": 86400.0, "w": 604800.0, "y": 365 * 86400.0}
@@ -47,14 +48,22 @@ def parse_time(value: str | None, default_ns: int) -> int:
     try:
         n = int(value, 10)
     except ValueError:
-        try:
-            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise QueryError(f'cannot parse "{value}" to a valid timestamp') from exc
-        if dt.tzinfo is None:
-            raise QueryError(f'cannot parse "{value}" to a valid timestamp') from None
-        return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+        return _rfc3339_ns(value)
     return n * 1_000_000_000 if len(value.lstrip("-")) <= 10 else n
+
+
+def _rfc3339_ns(value: str) -> int:
+    """RFC3339 with up to nanosecond fractions (Go's RFC3339Nano); Python's parser stops at microseconds."""
+    m = _RFC3339.fullmatch(value)
+    if not m:
+        raise QueryError(f'cannot parse "{value}" to a valid timestamp')
+    base, frac, zone = m.groups()
+    try:
+        dt = datetime.fromisoformat(base + ("+00:00" if zone in ("Z", "z") else zone))
+    except ValueError as exc:
+        raise QueryError(f'cannot parse "{value}" to a valid timestamp') from exc
+    nanos = int((frac or "").ljust(9, "0")[:9] or "0")
+    return int(dt.timestamp()) * 1_000_000_000 + nanos
 
 
 def parse_duration_s(value: str) -> float:

@@ -324,3 +324,27 @@ def test_wait_for_requests_counts_pushes_whatever_their_status() -> None:
         assert not r.wait_for_requests(2, timeout=0.05)
         assert r.wait_for_requests(2, timeout=5, push_only=False)
         assert [q.status for q in r.push_requests()] == [400]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1704067200", 1704067200 * 10**9),  # <= 10 digits: seconds
+        ("1704067200000000001", 1704067200000000001),  # nanoseconds
+        ("1704067200.25", 1704067200250000000),  # float seconds
+        ("2024-01-01T00:00:00.123456789Z", 1704067200123456789),  # RFC3339Nano keeps nanoseconds
+        ("2024-01-01T01:00:00+01:00", 1704067200 * 10**9),
+    ],
+)
+def test_parse_time_formats(value: str, expected: int) -> None:
+    from harness.loki_receiver.query import parse_time
+
+    assert parse_time(value, 0) == expected
+
+
+@pytest.mark.parametrize("value", ["2024-01-01T00:00:00", "tomorrow", "1.2.3"])
+def test_parse_time_rejects_what_loki_rejects(value: str) -> None:
+    from harness.loki_receiver.query import QueryError, parse_time
+
+    with pytest.raises(QueryError, match="cannot parse"):
+        parse_time(value, 0)
