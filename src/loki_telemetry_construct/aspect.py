@@ -185,8 +185,9 @@ class LokiLogging:
         except RuntimeError as exc:  # jsii surfaces CDK's ValidationError (e.g. the 5-layer limit)
             Annotations.of(fn).add_error(
                 f"{LAYER_ERROR_PREFIX} cannot attach the Loki extension layer to {fn.node.path}: "
-                f"{_jsii_message(exc)}. Lambda allows 5 layers per function: remove one, or exclude "
-                "this function (exclude=[fn])."
+                f"{_jsii_message(exc)}. Fix: Lambda allows 5 layers per function, so remove one or "
+                "exclude this function (exclude=[fn]); if you passed layer=, it must list the "
+                f"function's runtime ({fn.runtime.name}) among its compatible runtimes."
             )
             return
         for key, value in self.settings.environment.items():

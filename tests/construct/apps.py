@@ -23,6 +23,7 @@ from aws_cdk import (
     Token,
 )
 from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -212,6 +213,12 @@ def build_scenarios() -> Scenarios:
     )
     with_loki_logging(st, loki_url=LOKI_URL, bearer_token_secret=param)
 
+    # A secret imported by name: its ARN is partial, Secrets Manager adds "-" + 6 characters.
+    st = stack("PartialSecret")
+    s.fns["partial"] = py_function(st, "Fn")
+    by_name = secretsmanager.Secret.from_secret_name_v2(st, "Auth", "loki/basic-auth")
+    with_loki_logging(st, loki_url=LOKI_URL, basic_auth_secret=by_name)
+
     # The user's own layer object (shared from another stack) and a layer ARN.
     layer_stack = stack("LayerHome")
     user_layer = LokiTelemetryLayer(layer_stack, "LokiLayer")
@@ -283,6 +290,25 @@ def build_scenarios() -> Scenarios:
     )
     s.fns["edge"] = edge
     s.fns["edge_sibling"] = py_function(st, "Regular")
+    # Lambda@Edge by hand with an imported role: undetectable, so CDK's remove_in_edge must
+    # strip the environment (else synthesis fails) when the version is associated.
+    by_hand = py_function(
+        st, "EdgeByHand", role=iam.Role.from_role_arn(st, "EdgeRole", "arn:aws:iam::123456789012:role/edge")
+    )
+    s.fns["edge_by_hand"] = by_hand
+    cloudfront.Distribution(
+        st,
+        "Dist",
+        default_behavior=cloudfront.BehaviorOptions(
+            origin=origins.HttpOrigin("example.com"),
+            edge_lambdas=[
+                cloudfront.EdgeLambda(
+                    function_version=by_hand.current_version,
+                    event_type=cloudfront.LambdaEdgeEventType.VIEWER_REQUEST,
+                )
+            ],
+        ),
+    )
     with_loki_logging(st, loki_ip="10.0.0.5")
 
     # A Stage as the scope: every stack inside it.
@@ -313,5 +339,5 @@ def env_of(template: dict[str, Any], fn: IConstruct) -> dict[str, Any]:
 def annotation_paths(stack: Stack, kind: str, pattern: str) -> set[str]:
     """Paths (as ``/Stack/...``) of the warnings/errors whose message matches ``pattern``."""
     found = Annotations.from_stack(stack)
-    finder = found.find_warning if kind == "warning" else found.find_error
+    finder = {"warning": found.find_warning, "error": found.find_error, "info": found.find_info}[kind]
     return {m.id for m in finder("*", Match.string_like_regexp(pattern))}

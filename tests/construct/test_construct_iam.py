@@ -173,3 +173,33 @@ def test_nested_stack_template_has_the_grant(main: MainApp) -> None:
     nested = Template.from_stack(Stack.of(main.workload.nested_fn)).to_json()
     statements = _role_statements(nested, main.workload.nested_fn)
     assert any("secretsmanager:GetSecretValue" in _actions(s) for s in statements)
+
+
+def test_secret_imported_by_name_is_granted_with_the_random_suffix_wildcard(
+    scenarios: Scenarios, scenario_templates: dict[str, dict[str, Any]]
+) -> None:
+    t, fn = scenario_templates["PartialSecret"], scenarios.fns["partial"]
+    arn = env_of(t, fn)[envvars.LOKI_BASIC_AUTH_SECRET_ARN]
+    (read,) = [s for s in _role_statements(t, fn) if "secretsmanager:GetSecretValue" in _actions(s)]
+    # The env var holds the partial ARN (GetSecretValue accepts it); the policy must match
+    # the full ARN, which ends in "-" and six random characters.
+    assert arn == {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":secretsmanager:eu-west-1:123456789012:secret:loki/basic-auth",
+            ],
+        ]
+    }
+    assert read["Resource"] == {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":secretsmanager:eu-west-1:123456789012:secret:loki/basic-auth-??????",
+            ],
+        ]
+    }

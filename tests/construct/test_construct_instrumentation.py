@@ -217,3 +217,14 @@ def test_lambda_edge_functions_are_skipped_with_a_warning(
     warned = _warned(scenarios.stacks["Edge"], WarningIds.LAMBDA_EDGE)
     assert len(warned) == 1
     assert next(iter(warned)).startswith("/Edge/EdgeFn")
+
+
+def test_environment_is_removed_in_lambda_edge(
+    scenarios: Scenarios, scenario_templates: dict[str, dict[str, Any]]
+) -> None:
+    # GIVEN a function used as Lambda@Edge that the aspect cannot recognise (imported role)
+    # THEN synthesis succeeds because every variable is added with remove_in_edge=True
+    fn = scenarios.fns["edge_by_hand"]
+    assert env_of(scenario_templates["Edge"], fn) == {}
+    removed = annotation_paths(scenarios.stacks["Edge"], "info", ".*Removed LOKI_IP environment variable.*")
+    assert removed == {f"/{fn.node.path}"}
