@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -85,6 +86,47 @@ def _post(port: int, body: bytes, path: str) -> int:
         conn.close()
 
 
+#: Raw bytes on the listener's socket: broken request lines, headers and framing.
+_raw_request = st.one_of(
+    st.binary(min_size=1, max_size=600),
+    st.builds(
+        lambda method, path, headers, body: (
+            f"{method} {path} HTTP/1.1\r\n{headers}\r\n".encode("utf-8", "surrogatepass") + body
+        ),
+        st.sampled_from(["POST", "GET", "PUT", "", "P\x00ST", "POST POST"]),
+        st.sampled_from(["/", "", "*", "/\xff", "x" * 9000]),
+        st.sampled_from(
+            [
+                "Content-Length: 5\r\n",
+                "Content-Length: -1\r\n",
+                "Content-Length: 99999999999999999999\r\n",
+                "Content-Length: abc\r\n",
+                "Transfer-Encoding: chunked\r\n",
+                "Transfer-Encoding: gzip, chunked\r\n",
+                "Bad header without colon\r\n",
+                "X: " + "y" * 70_000 + "\r\n",
+                "",
+            ]
+        ),
+        st.binary(max_size=200),
+    ),
+)
+
+
+def _raw(port: int, data: bytes) -> bytes:
+    """Send raw bytes, half-close, and read whatever comes back (answer or EOF)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        try:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except ConnectionResetError:
+            return b""
+
+
 def test_fuzzed_payloads_never_crash_the_extension(make_emulator: MakeEmulator, receiver: Any) -> None:
     name = "e2e-fuzz"
     emulator = make_emulator(
@@ -93,6 +135,19 @@ def test_fuzzed_payloads_never_crash_the_extension(make_emulator: MakeEmulator, 
     invoke_ok(emulator, [{"print": ["warm-up"]}])
     port = listener_port(emulator)
     statuses: list[int] = []
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(data=_raw_request)
+    def fuzz_raw(data: bytes) -> None:
+        answer = _raw(port, data)
+        # Either no answer (connection closed) or an HTTP answer; never a 5xx.
+        assert not answer or answer.startswith(b"HTTP/1."), answer[:100]
+        assert not answer[9:12].startswith(b"5"), answer[:100]
 
     @settings(
         max_examples=150,
@@ -107,6 +162,9 @@ def test_fuzzed_payloads_never_crash_the_extension(make_emulator: MakeEmulator, 
     # Keep the environment thawed while fuzzing: a frozen listener cannot answer.
     with held_invoke(emulator, [{"print": ["during-fuzz"]}]):
         fuzz()
+        fuzz_raw()
+        # A well-formed delivery after all that is still answered and accepted.
+        assert _post(port, b"[]", "/") == 200
 
     # The listener acknowledges everything at once (Lambda would otherwise retry and
     # eventually drop); it may answer a malformed body 4xx but never 5xx or hang.
