@@ -94,6 +94,8 @@ class LambdaEmulator:
         #: Every reset (timeout, crash) with the ShutdownResult of the ended environment.
         self.resets: list[tuple[str, ShutdownResult]] = []
         self.init_results: list[InitResult] = []
+        #: Every InvokeResult, in order (per-invoke timings for bench).
+        self.invoke_results: list[InvokeResult] = []
         self._events_lock = threading.Lock()
         self._env: Environment | None = None
         self._last_env: Environment | None = None
@@ -258,6 +260,7 @@ class LambdaEmulator:
             assert env is not None
         body = raw if raw is not None else json.dumps(event).encode()
         result = env.invoke(body, self.timeout_s if timeout_s is None else timeout_s)
+        self.invoke_results.append(result)
         # Unless a shutdown from another thread already ended this environment.
         if result.reset_reason is not None and self._env is env:
             self._reset(result.reset_reason)

@@ -613,3 +613,17 @@ def test_cli_runs_invokes_and_reports(capsys: pytest.CaptureFixture[str]) -> Non
     ]
     assert docs[1]["invoke"]["payload"] == {"ok": True, "echo": 5}
     assert docs[4]["stats"]["function_records"] == 3  # the init line and one line per invoke
+
+
+def test_init_budget_is_enforced(layer: Any, emulators: list[LambdaEmulator]) -> None:
+    root, env, _ = layer(rec={"never_ready": True})
+    lam = _emulator(emulators, layers=[root], env=env, init_timeout_s=1.0)
+    t0 = time.monotonic()
+    with pytest.raises(LambdaInitError) as err:
+        lam.start()
+    assert err.value.error_type == "Sandbox.Timedout"
+    assert 1.0 <= time.monotonic() - t0 < 3.0
+    assert not Path(f"/proc/{lam.extension_pids['rec']}").exists() or lam.process_states()["rec"] in (
+        "Z",
+        "X",
+    )

@@ -117,6 +117,8 @@ def main() -> None:
         }
         st, _, b = call("PUT", "/2022-07-01/telemetry", sub, {"Lambda-Extension-Identifier": ext_id})
         record("subscribe", status=st, body=b)
+    if CONFIG.get("never_ready"):
+        threading.Event().wait()  # registered, but never calls next: init must time out
     invokes = 0
     while True:
         st, _, evt = call(
