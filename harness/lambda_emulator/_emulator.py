@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
@@ -11,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +34,17 @@ DEFAULT_TELEMETRY_BUFFER_LIMIT_BYTES = 16 * 1024 * 1024
 DEFAULT_DELIVERY_TIMEOUT_S = 5.0
 LOG_FORMATS = ("Text", "JSON")
 SHUTDOWN_REASONS = ("spindown", "timeout", "failure")
+
+
+#: Emulators with processes or a server to clean up, closed at interpreter exit at the latest.
+_LIVE: weakref.WeakSet[LambdaEmulator] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    # A frozen (SIGSTOPped) process would otherwise outlive a test run that exits early.
+    for lam in list(_LIVE):
+        lam.close()
 
 
 class LambdaEmulator:
@@ -126,6 +139,7 @@ class LambdaEmulator:
         if self._tmp is not None:
             return
         self._tmp = Path(tempfile.mkdtemp(prefix="lambda-emulator-"))
+        _LIVE.add(self)
         opt = self._tmp / "opt"
         opt.mkdir()
         _layers.merge(self.layers, opt)
@@ -300,6 +314,7 @@ class LambdaEmulator:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+        _LIVE.discard(self)
 
     # ------------------------------------------------------------------ observability
     @property
