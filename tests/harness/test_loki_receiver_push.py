@@ -387,21 +387,22 @@ def test_bearer_token_required() -> None:
 
 
 def test_rate_limit_answers_429_and_stores_nothing_of_that_request() -> None:
-    limits = Limits(ingestion_rate_mb=1 / 1024, ingestion_burst_size_mb=2 / 1024)  # 1 KiB/s, 2 KiB burst
+    # 1 byte/s refill (negligible between two pushes, however slow the machine), 2 KiB burst.
+    limits = Limits(ingestion_rate_mb=1 / 2**20, ingestion_burst_size_mb=2 / 1024)
     with LokiReceiver(rate_limit=True, limits=limits) as r:
         ts = now_ns()
         first = push(r.url, [(LABELS, [[str(ts), "a" * 1500]])])
         assert first.status == 204
         second = push(r.url, [(LABELS, [[str(ts + 1), "b" * 1500]])], headers={"X-Scope-OrgID": "t"})
         assert second.status == 429
-        assert second.text.startswith("Ingestion rate limit exceeded for user fake (limit: 1024 bytes/sec)")
+        assert second.text.startswith("Ingestion rate limit exceeded for user fake (limit: 1 bytes/sec)")
         assert r.lines() == ["a" * 1500]
         # Bigger than the burst can never pass.
         assert push(r.url, [(LABELS, [[str(ts + 2), "c" * 3000]])]).status == 429
 
 
 def test_rate_limit_is_per_tenant_with_tenancy() -> None:
-    limits = Limits(ingestion_rate_mb=1 / 1024, ingestion_burst_size_mb=2 / 1024)
+    limits = Limits(ingestion_rate_mb=1 / 2**20, ingestion_burst_size_mb=2 / 1024)
     with LokiReceiver(rate_limit=True, require_tenant=True, limits=limits) as r:
         ts = now_ns()
         assert push(r.url, [(LABELS, [[str(ts), "a" * 1500]])], headers={"X-Scope-OrgID": "t1"}).status == 204
@@ -452,13 +453,13 @@ def test_unordered_window_can_be_switched_off() -> None:
 
 
 def test_per_stream_rate_limit_answers_429_and_keeps_what_fit() -> None:
-    limits = Limits(per_stream_rate_limit=1000, per_stream_rate_limit_burst=2500)
+    limits = Limits(per_stream_rate_limit=1, per_stream_rate_limit_burst=2500)
     with LokiReceiver(rate_limit=True, limits=limits) as r:
         ts = now_ns()
         values = [[str(ts + i), f"{i}" * 1000] for i in range(4)]
         reply = push(r.url, [(LABELS, values), ({"other": "stream"}, [[str(ts), "fits"]])])
         assert reply.status == 429
-        assert "Per stream rate limit exceeded (limit: 1.0 kB/sec) while attempting to ingest" in reply.text
+        assert "Per stream rate limit exceeded (limit: 1 B/sec) while attempting to ingest" in reply.text
         assert "total ignored: 2 out of 4 for stream" in reply.text
         assert sorted(r.lines()) == ["0" * 1000, "1" * 1000, "fits"]
 
@@ -552,3 +553,13 @@ def test_discarded_counts_rate_limited_lines_per_tenant() -> None:
         assert push(r.url, [(LABELS, values)], headers={"X-Scope-OrgID": "t1"}).status == 429
         assert r.discarded == {"rate_limited": 2}
         assert 'loki_discarded_samples_total{reason="rate_limited",tenant="t1"} 2' in r.metrics_text()
+
+
+@pytest.mark.parametrize(
+    ("n", "text"), [(1, "1 B"), (1000, "1.0 kB"), (3_000_000, "3.0 MB"), (15_000_000, "15 MB")]
+)
+def test_limits_print_like_go_humanize(n: int, text: str) -> None:
+    # Loki prints per-stream limits with flagext.ByteSize -> humanize.Bytes (SI units).
+    from harness.loki_receiver.store import _humanize_bytes
+
+    assert _humanize_bytes(n) == text
