@@ -88,20 +88,28 @@ def run(
     work_dir: Path = DEFAULT_WORK_DIR,
     loki_url: str | None = None,
     query_headers: dict[str, str] | None = None,
+    receiver: LokiReceiver | None = None,
     out: Printer = print,
 ) -> DemoResult:
-    """The whole demo; ``out`` receives every progress line."""
+    """The whole demo; ``out`` receives every progress line.
+
+    ``receiver``: a running receiver to ship to (tests configure its limits and faults);
+    by default the demo starts one, unless ``loki_url`` names a real Loki.
+    """
     ensure_no_proxy_for_loopback()
     started = time.monotonic()
     start_ns = time.time_ns()
     with contextlib.ExitStack() as resources:
         if loki_url is None:
-            receiver = resources.enter_context(LokiReceiver())
+            if receiver is None:
+                receiver = resources.enter_context(LokiReceiver())
             push_url = receiver.url
             out(f"== Loki: local Loki-compatible receiver at {push_url}")
         else:
             push_url = loki_url
             out(f"== Loki: {push_url} (LOKI_URL)")
+        # The receiver stores a push before answering it; a real Loki needs a moment to index.
+        query_wait_s = 0.0 if loki_url is None else QUERY_WAIT_S
         result = DemoResult(loki_url=push_url)
 
         stack = _synthesize(work_dir, push_url, out)
@@ -131,7 +139,7 @@ def run(
             f"telemetry never delivered to the extension: {shutdown.undelivered_records}"
         )
         result.emitted = _function_lines_emitted(emulator)
-        found = _count(push_url, query_headers, start_ns, result.emitted, out)
+        found = _count(push_url, query_headers, start_ns, result.emitted, query_wait_s, out)
         result.stored = found.count(lambda labels: TYPE_LABEL not in labels)
         result.extension_records = found.count(lambda labels: TYPE_LABEL in labels)
         result.by_labels = {key: len(values) for key, values in sorted(found.streams.items())}
@@ -262,7 +270,7 @@ def _upload_and_invoke(
 
 
 def _count(
-    push_url: str, headers: dict[str, str] | None, start_ns: int, expected: int, out: Printer
+    push_url: str, headers: dict[str, str] | None, start_ns: int, expected: int, wait_s: float, out: Printer
 ) -> QueryResult:
     query = LokiQuery(push_url, headers=headers)
     selector = f'{{function="{INGEST_FUNCTION_NAME}"}}'
@@ -272,7 +280,7 @@ def _count(
         start_ns - 60_000_000_000,  # entries keep the function's own timestamps: allow for clock skew
         time.time_ns() + 60_000_000_000,
         lambda found: found.count(lambda labels: TYPE_LABEL not in labels) >= expected,
-        QUERY_WAIT_S,
+        wait_s,
     )
 
 
