@@ -20,7 +20,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,7 +226,7 @@ def _upload_and_invoke(
     stack: SynthesizedStack,
     ingest: FunctionInfo,
     moto: MotoServer,
-    names: dict[str, str],
+    names: Mapping[str, str],
     emulator: LambdaEmulator,
     uploads: int,
     result: DemoResult,

@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from loki_telemetry_construct._layer.loki_telemetry_extension import envvars
 
@@ -105,11 +106,11 @@ class LokiQuery:
                 return result
             time.sleep(POLL_INTERVAL_S)  # poll interval; the condition is checked on every pass
 
-    def _get(self, path: str, params: Mapping[str, str]) -> dict[str, object]:
+    def _get(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
         url = f"{self.base}{path}?{urllib.parse.urlencode(params)}"
         request = urllib.request.Request(url, headers=self.headers)
         with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
-            body: dict[str, object] = json.loads(response.read())
+            body: dict[str, Any] = json.loads(response.read())
         if body.get("status") != "success":
             raise RuntimeError(f"Loki query {url} answered {body!r}")
         return body
