@@ -20,6 +20,7 @@ from tests.e2e.support import (
     function_entries,
     invoke_ok,
     loki_env,
+    reported_drop_counters,
     reported_drops,
 )
 
@@ -158,3 +159,43 @@ def test_slow_loki_does_not_slow_the_function(make_emulator: MakeEmulator, recei
     assert shutdown.duration_ms < SHUTDOWN_DEADLINE_MS and not shutdown.killed
     assert_same_lines([e.line for e in function_entries(receiver, name)], expected, "slow Loki")
     assert reported_drops(emulator) == 0
+
+
+def test_full_buffer_drops_oldest_and_reports_exact_count(make_emulator: MakeEmulator, receiver: Any) -> None:
+    # GIVEN a small memory bound (64 KiB) and Loki down while the function writes far more
+    name = "e2e-buffer-full"
+    emulator = make_emulator(
+        loki_env(
+            receiver,
+            **{
+                envvars.LOKI_MAX_BUFFER_BYTES: str(envvars.MIN_MAX_BUFFER_BYTES),
+                envvars.DISPATCH_MIN_BATCH_SIZE: "50",
+            },
+        ),
+        function_name=name,
+    )
+    receiver.faults.outage(status=503)
+    budget = batch_budget()
+    expected: list[str] = []
+    for i in range(10):
+        budget.add(invoke_ok(emulator, [{"burst": {"prefix": f"bf{i:02d}", "count": 200, "width": 100}}]))
+        expected.extend(burst_lines(f"bf{i:02d}", 200, 100))
+    # WHEN Loki comes back before SHUTDOWN
+    receiver.faults.clear()
+    shutdown = emulator.shutdown()
+
+    # THEN the newest lines are stored, and every other line is counted as dropped
+    assert shutdown.duration_ms < SHUTDOWN_DEADLINE_MS and not shutdown.killed
+    budget.check()
+    stored = sorted(e.line for e in function_entries(receiver, name))
+    assert 0 < len(stored) < len(expected), "the bound did not bite or nothing survived"
+    assert len(set(stored)) == len(stored) and set(stored) <= set(expected)
+    counters = reported_drop_counters(emulator)
+    assert counters.get("buffer_full", 0) == len(expected) - len(stored), counters
+    assert reported_drops(emulator) == len(expected) - len(stored), counters
+    # ... and the loss is visible in Loki itself, not only on stderr.
+    reports = [e.line for e in receiver.entries(f'{{function="{name}", type="extension"}}')]
+    assert any(f"buffer_full={len(expected) - len(stored)}" in r for r in reports), reports
+    # Drop-oldest: the newest lines survive (a batch already taken for a push when the
+    # buffer filled may survive too, but it must not crowd out newer lines).
+    assert set(burst_lines("bf09", 200, 100)) <= set(stored), "the newest lines were dropped"
