@@ -31,8 +31,6 @@ WITHHELD_FROM_EXTENSIONS = (
 )
 #: How long after the runtime's response its last output may still sit in a pipe.
 OUTPUT_DRAIN_S = 2.0
-#: Give an in-flight telemetry POST this long to finish before freezing.
-FREEZE_INFLIGHT_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -150,7 +148,10 @@ class Environment(SandboxState):
         return procs
 
     def _freeze(self) -> None:
-        self.hub.freeze(FREEZE_INFLIGHT_WAIT_S)
+        # Lambda freezes its own agent with the microVM, so a POST in flight resumes after
+        # the thaw; here the sender keeps running, so let the POST finish first instead of
+        # letting it time out against a stopped listener (and be delivered twice).
+        self.hub.freeze(self.hub.delivery_timeout_s)
         procs = [p for p in self._all_processes() if p.alive]
         for p in procs:
             p.freeze()
