@@ -97,3 +97,28 @@ def test_shutdown_with_slow_loki_stores_or_reports_every_line(
     assert set(stored) <= set(expected)
     dropped = reported_drops(emulator)
     assert len(stored) + dropped == len(expected), (len(stored), dropped, len(expected))
+
+
+def test_function_timeout_reset_ships_what_was_written(make_emulator: MakeEmulator, receiver: Any) -> None:
+    # GIVEN a function that writes lines and then hangs past its timeout
+    name = "e2e-timeout-reset"
+    emulator = make_emulator(
+        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "10000"}), function_name=name, timeout_s=1.5
+    )
+    invoke_ok(emulator, [{"print": ["before-timeout"]}])
+    result = emulator.invoke(
+        {"steps": [{"burst": {"prefix": "to", "count": 500, "width": 40}}, {"hang": True}]}
+    )
+
+    # WHEN Lambda times it out and resets the environment (SHUTDOWN, reason "timeout")
+    assert result.status == "timeout", result
+    [(reason, shutdown)] = emulator.resets
+    assert reason == "timeout"
+
+    # THEN the extension still drained inside the deadline: every line stored or reported
+    assert shutdown.duration_ms < SHUTDOWN_DEADLINE_MS and not shutdown.killed, shutdown
+    expected = ["before-timeout", *burst_lines("to", 500, 40)]
+    stored = [e.line for e in function_entries(receiver, name)]
+    assert len(set(stored)) == len(stored) and set(stored) <= set(expected)
+    assert len(stored) + reported_drops(emulator) == len(expected)
+    assert reported_drops(emulator) == 0, "a healthy local Loki leaves no excuse to drop"

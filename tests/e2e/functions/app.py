@@ -16,6 +16,8 @@ and the test can compute the expected Loki lines itself:
 - ``{"hold": port}``: connect to 127.0.0.1:port, announce the request id and block
   until the test writes a byte or closes (bounded by the remaining invoke time).
   Tests use it to keep the environment thawed while they observe the extension.
+- ``{"hang": true}``: block forever, so the invoke hits the function timeout (Lambda
+  then resets the environment: SHUTDOWN with reason "timeout").
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+import threading
 from typing import Any
 
 logger = logging.getLogger("e2e")
@@ -64,4 +67,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             print(prefix + spec.get("char", "x") * (spec["size"] - len(prefix)))
         elif "hold" in step:
             _hold(int(step["hold"]), context)
+        elif step.get("hang"):
+            threading.Event().wait()
     return {"ok": True, "request_id": context.aws_request_id}
