@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -22,15 +23,19 @@ def iso_time(epoch_s: float | None = None) -> str:
     """ISO 8601 UTC with milliseconds, as Lambda stamps every telemetry event."""
     global _second_cache
     now = time.time() if epoch_s is None else epoch_s
-    sec = int(now)
+    # Split and round the way datetime.fromtimestamp does (microseconds, half-even).
+    frac, whole = math.modf(now)
+    sec, micros = int(whole), round(frac * 1_000_000)
+    if micros >= 1_000_000:
+        sec, micros = sec + 1, micros - 1_000_000
+    elif micros < 0:
+        sec, micros = sec - 1, micros + 1_000_000
     cached_sec, prefix = _second_cache
     if sec != cached_sec:
         # Formatting is the costly part and changes once a second: cache it.
         prefix = datetime.fromtimestamp(sec, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
         _second_cache = (sec, prefix)
-    # Round to the microsecond first, as datetime does, so 0.123 never reads 0.122.
-    millis = min(999, round((now - sec) * 1_000_000) // 1000)
-    return f"{prefix}.{millis:03d}Z"
+    return f"{prefix}.{micros // 1000:03d}Z"
 
 
 def event(type_: str, record: Any, epoch_s: float | None = None) -> dict[str, Any]:
