@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
-import json
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
-from . import query as q
 from . import selector as sel
+from .api import Api, Response
+from .auth import Auth
+from .counters import Counters
 from .faults import Faults
 from .limits import DEFAULT_DISCOVER_SERVICE_NAME, Limits
 from .model import RequestRecord, StoredEntry
 from .ratelimit import TenantRateLimiter
-from .server import PUSH_PATHS, Server, current_client_port, decode_query
-from .store import NO_AUTH_TENANT, Store
-from .validation import PushError, decode_body, group_errors, parse_push, validate
+from .server import PUSH_PATHS, Server, current_client_port
+from .store import Store
 
 SelectorLike = str | Mapping[str, str] | sel.Selector | None
-_Response = tuple[int, bytes, str, tuple[tuple[str, str], ...]]
-_TEXT = "text/plain; charset=utf-8"
-_JSON = "application/json; charset=UTF-8"
 
 
 def _to_selector(selector: SelectorLike) -> sel.Selector | None:
@@ -49,7 +42,7 @@ class LokiReceiver:
       basic_auth: ("user", "password") a gateway would demand (401 otherwise).
       bearer_token: a token a gateway would demand (401 otherwise). With both set, either passes.
       max_line_size: Loki's ``max_line_size`` (bytes).
-      rate_limit: enforce ``ingestion_rate_mb``/``ingestion_burst_size_mb`` per tenant (429).
+      rate_limit: enforce the per-tenant ingestion rate and the per-stream rate limit (429).
       limits: any other Loki limit (see ``Limits``); the options above override it.
       discover_service_name: add ``service_name`` like Loki 3.x does (off: labels stay as pushed).
       reject_reserved_labels: 400 for label names starting with "__" (real Loki accepts them).
@@ -79,11 +72,7 @@ class LokiReceiver:
         if max_line_size is not None:
             overrides["max_line_size"] = max_line_size
         self.limits = replace(base, **overrides)
-        self.require_tenant = require_tenant
-        self.basic_auth = basic_auth
-        self.bearer_token = bearer_token
-        self.discover_service_name = DEFAULT_DISCOVER_SERVICE_NAME if discover_service_name else ()
-        self.reject_reserved_labels = reject_reserved_labels
+        self.auth = Auth(require_tenant=require_tenant, basic_auth=basic_auth, bearer_token=bearer_token)
         self._host = host
         self._port = port
         self._store = Store(
@@ -100,11 +89,17 @@ class LokiReceiver:
             if rate_limit
             else None
         )
-        # (tenant, reason) -> entries refused, and tenant -> lines received: Loki's
-        # loki_discarded_samples_total / loki_distributor_lines_received_total.
-        self._discarded: dict[tuple[str, str], int] = {}
-        self._received: dict[str, int] = {}
-        self._counters_lock = threading.Lock()
+        self._counters = Counters()
+        self._api = Api(
+            limits=self.limits,
+            store=self._store,
+            auth=self.auth,
+            counters=self._counters,
+            rate=self._rate,
+            record=self._record,
+            reject_reserved_labels=reject_reserved_labels,
+            discover_service_name=DEFAULT_DISCOVER_SERVICE_NAME if discover_service_name else (),
+        )
         self._requests: list[RequestRecord] = []
         self._requests_cond = threading.Condition()
         self._server_lock = threading.Lock()
@@ -212,33 +207,11 @@ class LokiReceiver:
         ...). Requests refused whole before validation (bad JSON, bad label names, 401, 413, faults)
         are not samples: see ``requests`` for those.
         """
-        out: dict[str, int] = {}
-        with self._counters_lock:
-            for (_, reason), n in self._discarded.items():
-                out[reason] = out.get(reason, 0) + n
-        return out
+        return self._counters.discarded()
 
     def metrics_text(self) -> str:
         """The receiver's counters in Prometheus text format (served on ``/metrics``)."""
-        with self._counters_lock:
-            discarded = sorted(self._discarded.items())
-            received = sorted(self._received.items())
-        lines = ["# TYPE loki_discarded_samples_total counter"]
-        lines += [
-            f'loki_discarded_samples_total{{reason="{reason}",tenant="{tenant}"}} {n}'
-            for (tenant, reason), n in discarded
-        ]
-        lines.append("# TYPE loki_distributor_lines_received_total counter")
-        lines += [f'loki_distributor_lines_received_total{{tenant="{t}"}} {n}' for t, n in received]
-        lines.append("# TYPE loki_receiver_duplicate_entries_total counter")
-        lines.append(f"loki_receiver_duplicate_entries_total {self.duplicates}")
-        return "\n".join(lines) + "\n"
-
-    def _count(self, scope: str, received: int, discarded: Mapping[str, int]) -> None:
-        with self._counters_lock:
-            self._received[scope] = self._received.get(scope, 0) + received
-            for reason, n in discarded.items():
-                self._discarded[(scope, reason)] = self._discarded.get((scope, reason), 0) + n
+        return self._counters.prometheus_text(self.duplicates)
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -263,9 +236,7 @@ class LokiReceiver:
         self._store.clear()
         with self._requests_cond:
             self._requests.clear()
-        with self._counters_lock:
-            self._discarded.clear()
-            self._received.clear()
+        self._counters.reset()
         if self._rate is not None:
             self._rate.reset()
         self.faults.clear()
@@ -277,177 +248,9 @@ class LokiReceiver:
             self._requests.append(record)
             self._requests_cond.notify_all()
 
-    # --- request handling (called from server threads) -----------------------
-
-    def _auth_error(self, headers: Mapping[str, str]) -> str | None:
-        if self.basic_auth is not None or self.bearer_token is not None:
-            got = headers.get("authorization", "")
-            ok = False
-            if self.bearer_token is not None and got.startswith("Bearer "):
-                ok = hmac.compare_digest(got[7:].encode(), self.bearer_token.encode())
-            if not ok and self.basic_auth is not None and got.startswith("Basic "):
-                try:
-                    user, _, password = base64.b64decode(got[6:], validate=True).decode().partition(":")
-                except (binascii.Error, UnicodeDecodeError):
-                    user, password = "", ""
-                ok = hmac.compare_digest(f"{user}:{password}".encode(), ":".join(self.basic_auth).encode())
-            if not ok:
-                return "unauthorized: missing or wrong credentials"
-        if self.require_tenant and not headers.get("x-scope-orgid"):
-            return "no org id"
-        return None
-
-    def _scope(self, headers: Mapping[str, str]) -> str:
-        # With tenancy off Loki files everything under "fake", whatever header was sent.
-        return headers.get("x-scope-orgid", "") if self.require_tenant else NO_AUTH_TENANT
-
-    def _handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> _Response:
-        path, params = decode_query(raw_path, body if method == "POST" else b"", headers.get("content-type"))
-        if path == "/ready":
-            return self._simple(method, path, headers, 200, b"ready\n")
-        if path == "/metrics":
-            return self._simple(method, path, headers, 200, self.metrics_text().encode(),
-                                "text/plain; version=0.0.4; charset=utf-8")
-        if path in ("/loki/api/v1/status/buildinfo",):
-            version = "3.4.0" if self.limits.allow_structured_metadata else "2.9.0"
-            return self._simple(method, path, headers, 200, json.dumps({"version": version}).encode(), _JSON)
-        auth = self._auth_error(headers)
-        if auth is not None:
-            self._record_simple(method, path, headers, 401, auth, len(body))
-            extra = (("WWW-Authenticate", 'Basic realm="loki"'),) if self.basic_auth else ()
-            return 401, (auth + "\n").encode(), _TEXT, extra
-        if path in PUSH_PATHS:
-            if method != "POST":
-                return self._simple(method, path, headers, 405, b"405 method not allowed\n")
-            return self._push(path, headers, body)
-        try:
-            if path == "/loki/api/v1/query_range":
-                return self._query_range(method, path, headers, params)
-            if path == "/loki/api/v1/query":
-                return self._query_instant(method, path, headers, params)
-            if path == "/loki/api/v1/labels":
-                return self._labels(method, path, headers, params, None)
-            if path.startswith("/loki/api/v1/label/") and path.endswith("/values"):
-                name = path[len("/loki/api/v1/label/") : -len("/values")]
-                return self._labels(method, path, headers, params, name)
-            if path == "/loki/api/v1/series":
-                return self._series(method, path, headers, params)
-        except (q.QueryError, sel.SelectorError) as exc:
-            return self._simple(method, path, headers, 400, (str(exc) + "\n").encode())
-        return self._simple(method, path, headers, 404, b"404 page not found\n")
-
-    def _simple(self, method: str, path: str, headers: Mapping[str, str], status: int, body: bytes,
-                ctype: str = _TEXT) -> _Response:
-        self._record_simple(method, path, headers, status, body.decode().strip() if status >= 400 else "", 0)
-        return status, body, ctype, ()
-
-    def _record_simple(self, method: str, path: str, headers: Mapping[str, str], status: int, error: str,
-                       body_bytes: int) -> None:
-        self._record(RequestRecord(method=method, path=path, status=status, headers=dict(headers),
-                                   body_bytes=body_bytes, error=error, at_ns=time.time_ns()))
-
-    def _push(self, path: str, headers: Mapping[str, str], body: bytes) -> _Response:
-        tenant = headers.get("x-scope-orgid") or None
-        received = accepted = 0
-        try:
-            data = decode_body(body, headers.get("content-encoding", ""), headers.get("content-type"))
-            streams = parse_push(data)
-            outcome = validate(
-                streams,
-                self.limits,
-                reject_reserved_labels=self.reject_reserved_labels,
-                discover_service_name=self.discover_service_name,
-            )
-            received = outcome.received
-            scope = self._scope(headers)
-            self._count(scope, received, outcome.discarded)
-            # The tenant's rate limit is all or nothing (Loki's distributor AllowN).
-            rate = self._rate
-            if outcome.streams and rate is not None and not rate.allow(scope, outcome.accepted_bytes):
-                lines = outcome.accepted
-                self._count(scope, 0, {"rate_limited": lines})
-                raise PushError(
-                    429,
-                    f"Ingestion rate limit exceeded for user {scope} (limit: {int(rate.rate)} "
-                    f"bytes/sec) while attempting to ingest '{lines}' lines totaling "
-                    f"'{outcome.accepted_bytes}' bytes, reduce log volume or contact your Loki "
-                    "administrator to see if the limit can be increased",
-                )
-            # Partial acceptance: Loki stores the valid entries even when it answers 400.
-            ingested = self._store.add(outcome.streams, scope=scope, tenant=tenant)
-            accepted = ingested.added
-            self._count(scope, 0, ingested.discarded)
-            if ingested.errors:
-                # The ingester's error (400 too far behind / 429 stream rate) wins over validation's.
-                raise PushError(ingested.status, "\n".join(ingested.errors))
-            if outcome.errors:
-                raise PushError(400, group_errors(outcome.errors))
-        except PushError as exc:
-            self._record(RequestRecord(
-                method="POST", path=path, status=exc.status, headers=dict(headers), entries_received=received,
-                entries_accepted=accepted, body_bytes=len(body), error=exc.message, at_ns=time.time_ns(),
-            ))
-            return exc.status, (exc.message + "\n").encode(), _TEXT, ()
-        self._record(RequestRecord(
-            method="POST", path=path, status=204, headers=dict(headers), entries_received=received,
-            entries_accepted=accepted, body_bytes=len(body), at_ns=time.time_ns(),
-        ))
-        return 204, b"", _TEXT, ()
-
-    def _query_scope(self, headers: Mapping[str, str]) -> str | None:
-        return self._scope(headers) if self.require_tenant else None
-
-    def _query_range(self, method: str, path: str, headers: Mapping[str, str], params: Mapping[str, str]
-                     ) -> _Response:
-        selector = sel.parse(params.get("query", ""))
-        p = q.range_params(params, time.time_ns(), self.limits.max_entries_limit_per_query)
-        found = self._store.select(selector, scope=self._query_scope(headers), start_ns=p.start_ns,
-                                   end_ns=p.end_ns)
-        flags = headers.get("x-loki-response-encoding-flags", "")
-        doc = q.streams_result(found, p, categorize_labels="categorize-labels" in flags)
-        return self._simple(method, path, headers, 200, json.dumps(doc).encode(), _JSON)
-
-    def _query_instant(self, method: str, path: str, headers: Mapping[str, str], params: Mapping[str, str]
-                       ) -> _Response:
-        selector = sel.parse(params.get("query", ""))
-        if self.limits.allow_structured_metadata:
-            # Loki 3.x refuses log selectors on the instant endpoint.
-            raise q.QueryError(
-                "log queries are not supported as an instant query type, please change your query to a range "
-                "query type"
-            )
-        # Loki 2.x: entries up to `time`, newest first by default.
-        at = q.parse_time(params.get("time"), time.time_ns())
-        p = q.range_params({**params, "end": str(at + 1), "start": "0"}, time.time_ns(),
-                           self.limits.max_entries_limit_per_query)
-        found = self._store.select(selector, scope=self._query_scope(headers), start_ns=p.start_ns,
-                                   end_ns=p.end_ns)
-        doc = q.streams_result(found, p, categorize_labels=False)
-        return self._simple(method, path, headers, 200, json.dumps(doc).encode(), _JSON)
-
-    def _label_sets(self, headers: Mapping[str, str], params: Mapping[str, str]) -> list[Mapping[str, str]]:
-        now = time.time_ns()
-        end = q.parse_time(params.get("end"), now)
-        since = params.get("since")
-        since_s = q.parse_duration_s(since) if since else q.DEFAULT_LABELS_SINCE_S
-        start = q.parse_time(params.get("start"), end - int(since_s * 1e9))
-        query = params.get("query") or params.get("match[]")
-        selector = sel.parse(query) if query else None
-        return self._store.label_sets(scope=self._query_scope(headers), start_ns=start, end_ns=end + 1,
-                                      selector=selector)
-
-    def _labels(self, method: str, path: str, headers: Mapping[str, str], params: Mapping[str, str],
-                name: str | None) -> _Response:
-        sets = self._label_sets(headers, params)
-        doc = q.label_names(sets) if name is None else q.label_values(sets, name)
-        return self._simple(method, path, headers, 200, json.dumps(doc).encode(), _JSON)
-
-    def _series(self, method: str, path: str, headers: Mapping[str, str], params: Mapping[str, str]
-                ) -> _Response:
-        if not (params.get("match[]") or params.get("query")):
-            raise q.QueryError("at least one match[] argument is required")
-        doc = q.series(self._label_sets(headers, params))
-        return self._simple(method, path, headers, 200, json.dumps(doc).encode(), _JSON)
+    def _handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Response:
+        """Called from server threads once faults have had their say."""
+        return self._api.handle(method, raw_path, headers, body)
 
     def __repr__(self) -> str:
         return f"LokiReceiver(url={self.url!r}, stored={self.count()})"

@@ -19,9 +19,6 @@ from .ratelimit import TokenBucket
 from .selector import Selector
 from .validation import Stream, labels_string
 
-#: Tenant every entry belongs to when tenancy is off (Loki's auth_enabled=false uses "fake").
-NO_AUTH_TENANT = "fake"
-
 
 @dataclass
 class _StoredStream:

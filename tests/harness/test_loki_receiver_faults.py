@@ -307,7 +307,7 @@ def test_a_receiver_bug_is_answered_500_not_a_dropped_connection(
     def broken(*_: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(loki, "_push", broken)
+    monkeypatch.setattr(loki._api, "push", broken)
     reply = one(loki)
     assert reply.status == 500
     assert "RuntimeError('boom')" in reply.text
