@@ -190,6 +190,7 @@ class Environment(SandboxState):
         self.hub.emit("platform.initStart", _records.init_start(cfg.function_name, cfg.runtime_version))
         # Extension init: start every external extension and wait for all to register.
         for path in cfg.extension_paths:
+            self._on_event("start", path.name)
             self.processes[path.name] = ManagedProcess(
                 path.name,
                 [str(path)],
@@ -210,6 +211,7 @@ class Environment(SandboxState):
         failure = self._init_failure(ok, "extensions did not all register")
         if failure is None:
             # Runtime init: start the runtime; init ends when it and every extension wait in next.
+            self._on_event("start", "runtime")
             self.runtime = ManagedProcess(
                 "runtime",
                 cfg.runtime_argv,

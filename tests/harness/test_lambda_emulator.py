@@ -101,21 +101,29 @@ def test_lifecycle_order_and_invoke_event(layer: Any, emulators: list[LambdaEmul
     init = lam.start()
     assert init.extensions == ("rec",)
     # GIVEN an initialised environment, THEN init ran in Lambda's order.
-    whats = [(what, who) for _, what, who in lam.events]
-    assert whats[:5] == [
-        ("register", "rec"),
-        ("subscribe", "rec"),
-        ("next", "rec"),
-        ("next", "runtime"),
-        ("freeze", "sandbox"),
-    ]
+    trace = [(what, who) for _, what, who in lam.events]
+
+    def at(what: str, who: str) -> int:
+        return trace.index((what, who))
+
+    # the extension's own steps in order; the runtime starts once every extension registered
+    assert at("start", "rec") < at("register", "rec") < at("subscribe", "rec") < at("next", "rec")
+    assert at("register", "rec") < at("start", "runtime") < at("next", "runtime")
+    # and the environment froze once both waited in next
+    assert (
+        trace.index(("freeze", "sandbox"))
+        == len(trace) - 1
+        == max(at("next", "rec"), at("next", "runtime")) + 1
+    )
     # WHEN invoked
     result = lam.invoke({"lines": 2, "echo": "x"})
     assert result.status == "success" and result.payload == {"ok": True, "echo": "x"}
-    whats = [(what, who) for _, what, who in lam.events][5:]
+    whats = [(what, who) for _, what, who in lam.events][len(trace) :]
     assert whats[0] == ("thaw", "sandbox")
     assert whats[-1] == ("freeze", "sandbox")
-    assert ("response", "runtime") in whats and ("next", "rec") in whats
+    # the invoke ended (freeze) only after the runtime answered and the extension was back in next
+    assert whats.index(("response", "runtime")) < len(whats) - 1
+    assert ("next", "rec") in whats[:-1] and ("next", "runtime") in whats[:-1]
     # THEN the extension got an INVOKE event as documented
     rec = recs["rec"]
     invoke = next(e["event"] for e in rec.lines("event") if e["event"]["eventType"] == "INVOKE")
