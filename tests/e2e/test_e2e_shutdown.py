@@ -100,11 +100,11 @@ def test_shutdown_with_slow_loki_stores_or_reports_every_line(
 
 
 def test_function_timeout_reset_ships_what_was_written(make_emulator: MakeEmulator, receiver: Any) -> None:
-    # GIVEN a function that writes lines and then hangs past its timeout
+    # GIVEN a function that writes lines and then hangs past its timeout, with no batch
+    # or age trigger due before then (so only the SHUTDOWN drain can ship them)
     name = "e2e-timeout-reset"
-    emulator = make_emulator(
-        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "10000"}), function_name=name, timeout_s=1.5
-    )
+    env = {envvars.DISPATCH_MIN_BATCH_SIZE: "10000", envvars.LOKI_FLUSH_INTERVAL_MS: "60000"}
+    emulator = make_emulator(loki_env(receiver, **env), function_name=name, timeout_s=1.5)
     invoke_ok(emulator, [{"print": ["before-timeout"]}])
     result = emulator.invoke(
         {"steps": [{"burst": {"prefix": "to", "count": 500, "width": 40}}, {"hang": True}]}
