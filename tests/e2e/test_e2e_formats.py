@@ -10,6 +10,7 @@ from loki_telemetry_extension import envvars
 
 from tests.e2e.conftest import MakeEmulator
 from tests.e2e.support import (
+    EXTENSION_MARKER,
     assert_no_resent_entries,
     assert_same_lines,
     batch_budget,
@@ -114,3 +115,46 @@ def test_json_format_request_id_and_level_in_structured_metadata(
     assert result.request_id in values, entry.metadata
     assert any(v.upper().startswith("WARN") for v in values), entry.metadata
     assert result.request_id not in entry.labels.values()
+
+
+def test_platform_events_ship_as_readable_lines(make_emulator: MakeEmulator, receiver: Any) -> None:
+    name = "e2e-platform"
+    emulator = make_emulator(
+        loki_env(receiver, **{envvars.LOKI_TELEMETRY_TYPES: "platform,function"}), function_name=name
+    )
+    request_ids = [invoke_ok(emulator, [{"print": [f"p{i}"]}]).request_id for i in range(3)]
+    emulator.shutdown()
+
+    platform = [e.line for e in receiver.entries(f'{{function="{name}", type="platform"}}')]
+    for rid in request_ids:
+        # One START, END and REPORT per invoke, like CloudWatch's lines, with metrics.
+        assert sum(ln.startswith(f"START RequestId: {rid}") for ln in platform) == 1, platform
+        assert sum(ln.startswith(f"END RequestId: {rid}") for ln in platform) == 1, platform
+        [report] = [ln for ln in platform if ln.startswith(f"REPORT RequestId: {rid}")]
+        assert "Duration:" in report and "Memory" in report, report
+    assert_same_lines([e.line for e in function_entries(receiver, name)], ["p0", "p1", "p2"])
+
+
+def test_extension_logs_never_loop_back_the_extensions_own_diagnostics(
+    make_emulator: MakeEmulator, receiver: Any
+) -> None:
+    """Subscribed to ``extension`` records, the extension must not ship its own stderr
+    diagnostics back to Loki (each shipped diagnostic could cause another: a loop)."""
+    name = "e2e-ext-loop"
+    emulator = make_emulator(
+        loki_env(
+            receiver, **{envvars.LOKI_TELEMETRY_TYPES: "function,extension", envvars.LOKI_LABELS: "{bad"}
+        ),
+        function_name=name,
+    )
+    receiver.faults.rate_limit(times=3, retry_after=0)  # provokes "cannot push" diagnostics
+    for i in range(5):
+        invoke_ok(emulator, [{"print": [f"x{i}"]}])
+    emulator.shutdown()
+    diagnostics = [ln for ln in emulator.extension_stderr() if EXTENSION_MARKER in ln]
+    assert diagnostics, "expected the extension to have said something on stderr"
+    shipped = [e.line for e in receiver.entries(f'{{function="{name}", type="extension"}}')]
+    # Only the deliberate drop report may be shipped, never the stderr diagnostics themselves.
+    looped = [ln for ln in shipped if "entries lost" not in ln]
+    assert looped == [], looped
+    assert_same_lines([e.line for e in function_entries(receiver, name)], [f"x{i}" for i in range(5)])
