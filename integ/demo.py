@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +44,7 @@ INGEST_FUNCTION_NAME = f"{STACK_NAME}-Ingest"
 QUERY_WAIT_S = 60.0
 #: Marks the extension's own records (drop reports, diagnostics): not the function's lines.
 TYPE_LABEL = "type"
+JSII_LOCATION = re.compile(r"^\S*/lib/program\.js:\d+:\d+$")
 #: Lines shown per stream after the counts.
 SAMPLE_LINES = 4
 
@@ -160,8 +162,14 @@ def _synthesize(work_dir: Path, push_url: str, out: Printer) -> SynthesizedStack
     cdk_out = work_dir / "cdk.out"
     out(f"== 1/3 cdk synth (npm aws-cdk) -> {_rel(cdk_out)}")
     work_dir.mkdir(parents=True, exist_ok=True)
+
     # The app reads its Loki endpoint from context: the template itself points at this run's Loki.
-    cdk_synth(cdk_out, {loki_settings.CTX_LOKI_URL: push_url}, on_line=lambda line: out(f"   cdk | {line}"))
+    def show(line: str) -> None:
+        # jsii prints where in its bundled kernel a warning was raised: noise for a reader.
+        if not JSII_LOCATION.match(line):
+            out(f"   cdk | {line}")
+
+    cdk_synth(cdk_out, {loki_settings.CTX_LOKI_URL: push_url}, on_line=show)
     return read_stack(cdk_out, STACK_NAME)
 
 
@@ -312,7 +320,7 @@ def _extension_names(emulator: LambdaEmulator) -> list[str]:
 
 
 def _extension_stderr(emulator: LambdaEmulator) -> list[str]:
-    return emulator.extension_stderr()
+    return [line.rstrip() for line in emulator.extension_stderr() if line.strip()]
 
 
 def _close_quietly(emulator: LambdaEmulator) -> None:

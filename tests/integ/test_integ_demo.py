@@ -91,3 +91,20 @@ def test_lost_lines_are_reported_and_fail_the_run(strict_receiver: LokiReceiver,
     assert (
         output[-1] == f"delivered {result.stored}/{result.emitted} log lines to Loki at {strict_receiver.url}"
     )
+
+
+def test_cli_with_loki_url_ships_there_and_counts_through_its_query_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a Loki the demo did not start, named by LOKI_URL (the path a real Loki takes)
+    with LokiReceiver() as loki:
+        monkeypatch.setenv("LOKI_URL", loki.url)
+        # WHEN the demo runs from its command line
+        code = demo.main(["--uploads", "1", "--work-dir", str(tmp_path)])
+        stored_there = loki.count('{function="LokiSampleApp-Ingest"}')
+    lines = capsys.readouterr().out.splitlines()
+    # THEN it shipped there, counted there, and exited 0
+    assert code == 0
+    assert f"== Loki: {loki.url} (LOKI_URL)" in lines
+    assert lines[-1] == f"delivered {LINES_PER_UPLOAD}/{LINES_PER_UPLOAD} log lines to Loki at {loki.url}"
+    assert stored_there == LINES_PER_UPLOAD
