@@ -171,20 +171,19 @@ def test_frozen_processes_are_stopped_and_get_no_telemetry(
     lam = _emulator(emulators, layers=[root], env=env)
     with lam:
         rec = recs["rec"]
-        before = len(rec.lines("batch"))
-        pending = lam.pending_telemetry()
         # WHEN an invoke prints lines and the extension calls next at once
         lam.invoke({"lines": 50})
         # THEN every process is really stopped (state T in /proc) ...
         assert set(lam.process_states().values()) == {"T"}
-        # ... the lines stay buffered, and nothing arrives while frozen: observe for
-        # 12x the subscription's timeoutMs.
-        assert lam.pending_telemetry() == pending + 50
+        # ... the youngest lines are still buffered (younger than timeoutMs at the freeze),
+        # and nothing arrives while frozen: observe for 12x the subscription's timeoutMs.
+        batches, pending = len(rec.lines("batch")), lam.pending_telemetry()
+        assert pending > 0
         window_end = time.monotonic() + 0.3
         while time.monotonic() < window_end:
-            assert len(rec.lines("batch")) == before
+            assert len(rec.lines("batch")) == batches
             time.sleep(0.02)
-        assert lam.pending_telemetry() == pending + 50
+        assert lam.pending_telemetry() == pending
         # WHEN the next invoke thaws the environment, THEN they are delivered while it runs
         lam.invoke({"lines": 0})
         assert len(rec.items("function")) == 51 and lam.pending_telemetry() == 0
@@ -420,7 +419,7 @@ def test_logs_dropped_when_listener_is_slow(layer: Any, emulators: list[LambdaEm
                 "types": ["platform", "function"],
                 "buffering": FAST,
             },
-            "listener_delay_s": 0.15,
+            "listener_delay_s": 0.3,
             "wait_runtime_done": True,
         }
     )
@@ -446,19 +445,21 @@ def test_delivery_retries_when_listener_fails(layer: Any, emulators: list[Lambda
             "subscribe": {"schemaVersion": "2022-12-13", "types": ["function"], "buffering": FAST},
             "listener_fail_first": 3,
             "wait_runtime_done": False,
-            "work_ms": 600,
+            "work_ms": 1500,
         }
     )
     with _emulator(emulators, layers=[root], env=env) as lam:
         lam.invoke({"lines": 5})
-        assert lam.stats.failed_posts >= 3
-        assert recs["rec"].wait_for(lambda: len(recs["rec"].items("function")) == 6, 1)
+        assert lam.stats.failed_posts == 3
+        # delivered after the retries, while the extension worked, in the original order
+        texts = [it["record"] for it in recs["rec"].items("function")]
+        assert texts[0] == "init line from module scope\n"
+        assert [t.split(" of ")[0] for t in texts[1:]] == [f"line {i}" for i in range(5)]
 
 
 def test_extension_environment_and_python_choice(tmp_path: Path, emulators: list[LambdaEmulator]) -> None:
     py310 = next(Path("/root/.pyenv/versions").glob("3.10.*/bin/python3"), None)
-    if py310 is None:
-        pytest.skip("no Python 3.10 under pyenv on this machine")
+    assert py310 is not None, "this test needs pyenv's Python 3.10 (present on the project's machines)"
     root = tmp_path / "layer"
     (root / "extensions").mkdir(parents=True)
     out = tmp_path / "env.json"
