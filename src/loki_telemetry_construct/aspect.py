@@ -21,6 +21,9 @@ from .warning_ids import LAYER_ERROR_PREFIX, WarningIds
 #: it) or a predicate called with the function (or, for L1 functions, the CfnResource).
 Selector = IConstruct | Callable[[IConstruct], bool]
 
+#: ``Runtime.FROM_IMAGE.name``: the runtime of container-image functions.
+_FROM_IMAGE = "FROM_IMAGE"
+
 #: Id of the layer the aspect creates in each stack that needs one.
 LAYER_ID = "LokiTelemetryExtensionLayer"
 #: Id of the marker child left on each instrumented function (makes the aspect idempotent).
@@ -125,7 +128,13 @@ class LokiLogging:
                 self._instrument(target, also=node)
         elif isinstance(node, lambda_.Function):
             self._instrument(node, also=None)
-        elif isinstance(node, CfnResource) and node.cfn_resource_type == "AWS::Lambda::Function":
+        elif isinstance(node, lambda_.CfnFunction):
+            # A Function's only CfnFunction child is its default child, handled via the Function.
+            if not isinstance(node.node.scope, lambda_.Function):
+                self._warn_l1(node)
+        elif type(node) is CfnResource and node.cfn_resource_type == "AWS::Lambda::Function":
+            # Exactly CfnResource (not a generated L1 subclass): how CustomResourceProvider and
+            # LogRetention declare their functions. The type check first keeps visits cheap.
             self._warn_l1(node)
 
     # -- internals ------------------------------------------------------------------------
@@ -136,11 +145,6 @@ class LokiLogging:
         return not any(_matches(s, c) for s in self._exclude for c in candidates)
 
     def _warn_l1(self, node: CfnResource) -> None:
-        parent = node.node.scope
-        if isinstance(parent, lambda_.Function):
-            default = parent.node.default_child
-            if default is not None and default.node.path == node.node.path:
-                return  # the L1 behind an L2 Function: handled through the Function
         if not self._selected(node, None):
             return
         if isinstance(node, lambda_.CfnFunction):
@@ -172,14 +176,15 @@ class LokiLogging:
             return
         if not self._runtime_supported(fn):
             return
-        if _is_edge_function(fn):
+        stack = Stack.of(fn)
+        if _is_edge_function(fn, stack):
             Annotations.of(fn).add_warning_v2(
                 WarningIds.LAMBDA_EDGE,
                 f"Loki logging skipped {fn.node.path}: its role trusts edgelambda.amazonaws.com, and "
                 "Lambda@Edge functions cannot use layers or environment variables.",
             )
             return
-        layer = self._layer_for(fn)
+        layer = self._layer_for(stack)
         try:
             fn.add_layers(layer)
         except RuntimeError as exc:  # jsii surfaces CDK's ValidationError (e.g. the 5-layer limit)
@@ -208,7 +213,10 @@ class LokiLogging:
 
     def _runtime_supported(self, fn: lambda_.Function) -> bool:
         runtime = fn.runtime
-        if runtime.name == lambda_.Runtime.FROM_IMAGE.name:
+        name = runtime.name
+        if name in SUPPORTED_RUNTIME_NAMES:
+            return True  # Python by definition; the common case costs no further jsii calls
+        if name == _FROM_IMAGE:
             Annotations.of(fn).add_warning_v2(
                 WarningIds.CONTAINER_IMAGE,
                 f"Loki logging skipped {fn.node.path}: container-image functions cannot use layers. "
@@ -219,24 +227,21 @@ class LokiLogging:
         if runtime.family != lambda_.RuntimeFamily.PYTHON:
             Annotations.of(fn).add_warning_v2(
                 WarningIds.NON_PYTHON_RUNTIME,
-                f"Loki logging skipped {fn.node.path}: runtime {runtime.name} is not Python; "
+                f"Loki logging skipped {fn.node.path}: runtime {name} is not Python; "
                 "the extension supports Python functions only. Its logs stay in CloudWatch.",
             )
             return False
-        if runtime.name not in SUPPORTED_RUNTIME_NAMES:
-            supported = ", ".join(sorted(SUPPORTED_RUNTIME_NAMES))
-            Annotations.of(fn).add_warning_v2(
-                WarningIds.UNSUPPORTED_PYTHON_RUNTIME,
-                f"Loki logging skipped {fn.node.path}: runtime {runtime.name} is not one the extension "
-                f"supports ({supported}). Move the function to a supported runtime.",
-            )
-            return False
-        return True
+        supported = ", ".join(sorted(SUPPORTED_RUNTIME_NAMES))
+        Annotations.of(fn).add_warning_v2(
+            WarningIds.UNSUPPORTED_PYTHON_RUNTIME,
+            f"Loki logging skipped {fn.node.path}: runtime {name} is not one the extension "
+            f"supports ({supported}). Move the function to a supported runtime.",
+        )
+        return False
 
-    def _layer_for(self, fn: lambda_.Function) -> lambda_.ILayerVersion:
+    def _layer_for(self, stack: Stack) -> lambda_.ILayerVersion:
         if self._layer is not None and not isinstance(self._layer, str):
             return self._layer
-        stack = Stack.of(fn)
         if isinstance(self._layer, str):
             # One import per stack and ARN; the id is derived from the ARN so two aspects with
             # different ARNs in one stack don't collide.
@@ -339,13 +344,13 @@ def _singleton_target(singleton: lambda_.SingletonFunction) -> lambda_.Function 
     return None
 
 
-def _is_edge_function(fn: lambda_.Function) -> bool:
+def _is_edge_function(fn: lambda_.Function, stack: Stack) -> bool:
     """Lambda@Edge requires the role to trust edgelambda.amazonaws.com; that is the public tell."""
     role = fn.role
-    if not isinstance(role, iam.Role) or role.assume_role_policy is None:
+    if not isinstance(role, iam.Role):
         return False
-    trust = Stack.of(fn).resolve(role.assume_role_policy.to_json())
-    return "edgelambda.amazonaws.com" in json.dumps(trust)
+    trust = role.assume_role_policy
+    return trust is not None and "edgelambda.amazonaws.com" in json.dumps(stack.resolve(trust))
 
 
 def _jsii_message(exc: BaseException) -> str:
