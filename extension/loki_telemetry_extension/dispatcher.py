@@ -80,7 +80,10 @@ class Dispatcher:
         self._labels = list(stream_labels)
         self._batch_size = batch_size
         self._interval = flush_interval_s
-        self._max_request_bytes = max_request_bytes
+        # One request in flight holds at most a quarter of the buffer, so that while it is
+        # stuck in retries (Loki down) new lines still fit and "drop the oldest" evicts queued
+        # lines older than them rather than the newest ones.
+        self._max_request_bytes = max(1, min(max_request_bytes, max_buffer_bytes // 4))
         self._url = url_for_messages
         self._buffer = Buffer(max_buffer_bytes)
         self._cond = threading.Condition()

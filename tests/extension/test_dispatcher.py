@@ -225,3 +225,31 @@ def test_a_loki_that_rejects_everything_gets_no_push_storm(loki: FakeLoki) -> No
     assert len(loki.requests) == 2
     assert d.stats.dropped_rejected == 2
     assert d.flush(time.monotonic() + 5) and len(loki.requests) == 2
+
+
+def test_one_request_holds_at_most_a_quarter_of_the_buffer(loki: FakeLoki) -> None:
+    assert make(loki, max_buffer_bytes=64 * 1024)._max_request_bytes == 16 * 1024
+    assert make(loki, max_buffer_bytes=64 << 20)._max_request_bytes == 1024 * 1024
+
+
+def test_buffer_full_during_a_stuck_push_keeps_the_newest_lines(
+    loki: FakeLoki, started: list[Dispatcher]
+) -> None:
+    # GIVEN a 64 KiB bound and a Loki failing the first pushes (the sender's batch stays in flight)
+    loki.script = [(503, {}, b"")] * 4
+    d = make(loki, max_buffer_bytes=64 * 1024, batch_size=50)
+    started.append(d)
+    d.start()
+    deliver(d, *[fn(f"old{i:03d}" + "x" * 100) for i in range(200)])
+    assert loki.wait_for(lambda lk: len(lk.requests) >= 1)
+    # WHEN far more arrives while that push is retried
+    for b in range(5):
+        deliver(d, *[fn(f"new{b}{i:03d}" + "x" * 100) for i in range(200)])
+    assert loki.wait_for(lambda lk: len(lk.requests) >= 5)
+    d.stop_sender()
+    assert d.flush(time.monotonic() + 10)
+    # THEN the newest invoke's lines all survive and the loss is counted exactly
+    stored = {e[2][:7] for r in loki.requests[4:] for e in r.entries() if "type" not in e[0]}
+    assert {f"new4{i:03d}" for i in range(200)} <= stored
+    total_stored = len([e for r in loki.requests[4:] for e in r.entries() if "type" not in e[0]])
+    assert d.stats.dropped_buffer_full == 1200 - total_stored

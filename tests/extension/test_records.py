@@ -302,3 +302,38 @@ def test_fuzzed_deliveries_never_raise_and_respect_line_limit(payload: list[Any]
         assert isinstance(ts, int) and isinstance(line, str)
         assert len(line.encode("utf-8", "surrogatepass")) <= max_line
         assert meta is None or all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items())
+
+
+def test_repeated_lines_in_one_millisecond_get_distinct_increasing_times() -> None:
+    # Loki keeps one entry per identical (timestamp, line): without this, 4 of 5 would vanish.
+    c = conv()
+    out = c.convert(body(*[{"time": T, "type": "function", "record": "same line\n"}] * 5))
+    assert [e[1] for e in out.entries] == [T_NS + i for i in range(5)]
+    # ...and it carries over to the next delivery, per stream
+    out2 = c.convert(body({"time": T, "type": "function", "record": "same line\n"}))
+    assert out2.entries[0][1] == T_NS + 5
+
+
+def test_later_and_much_older_times_are_kept_as_they_are() -> None:
+    c = conv()
+    later = "2024-03-05T06:07:08.200Z"
+    older = "2024-03-05T06:07:07.000Z"
+    out = c.convert(
+        body(
+            {"time": T, "type": "function", "record": "a"},
+            {"time": later, "type": "function", "record": "b"},
+            {"time": older, "type": "function", "record": "c"},
+        )
+    )
+    assert [e[1] for e in out.entries] == [T_NS, T_NS + 77_000_000, T_NS - 1_123_000_000]
+
+
+def test_streams_are_independent_for_time_adjustment() -> None:
+    c = conv(ship_platform=True)
+    out = c.convert(
+        body(
+            {"time": T, "type": "function", "record": "x"},
+            {"time": T, "type": "platform.start", "record": {"requestId": "r"}},
+        )
+    )
+    assert [e[1] for e in out.entries] == [T_NS, T_NS]
