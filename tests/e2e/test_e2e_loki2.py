@@ -4,6 +4,8 @@ request id still reaches Loki (in the line instead of metadata)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from loki_telemetry_extension import envvars
 
@@ -35,7 +37,7 @@ def test_loki2_falls_back_without_loss_or_duplicates(make_emulator: MakeEmulator
         expected: list[str] = []
         request_ids = []
         for i in range(8):
-            steps = [
+            steps: list[dict[str, Any]] = [
                 {"burst": {"prefix": f"l2-{i}", "count": 30, "width": 40}},
                 {"log": [f"logged-{i}"], "level": "ERROR"},
             ]

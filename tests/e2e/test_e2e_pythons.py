@@ -51,7 +51,7 @@ def test_representative_run_on_each_python(make_emulator: MakeEmulator, receiver
     budget = batch_budget()
     expected: list[str] = []
     for i in range(10):
-        steps = [
+        steps: list[dict[str, Any]] = [
             {"burst": {"prefix": f"py{i}", "count": 20, "width": 30}},
             {"print": ["multi\nline ü"]},
             {"log": [f"logged {i} ✓"], "level": "INFO"},
