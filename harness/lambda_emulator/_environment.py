@@ -191,14 +191,20 @@ class Environment(SandboxState):
         # Extension init: start every external extension and wait for all to register.
         for path in cfg.extension_paths:
             self._on_event("start", path.name)
-            self.processes[path.name] = ManagedProcess(
-                path.name,
-                [str(path)],
-                env=cfg.extension_env,
-                cwd="/",
-                on_line=self._extension_line,
-                on_exit=self._process_exited,
-            )
+            try:
+                self.processes[path.name] = ManagedProcess(
+                    path.name,
+                    [str(path)],
+                    env=cfg.extension_env,
+                    cwd="/",
+                    on_line=self._extension_line,
+                    on_exit=self._process_exited,
+                )
+            except OSError as exc:
+                # e.g. a script without a shebang (ENOEXEC): Lambda fails init the same way.
+                with self.cond:
+                    self.init_error = ("Extension.LaunchError", f"cannot start {path.name}: {exc}")
+                break
         with self.cond:
             ok = self._wait(
                 lambda: (

@@ -636,3 +636,14 @@ def test_init_budget_is_enforced(layer: Any, emulators: list[LambdaEmulator]) ->
         "Z",
         "X",
     )
+
+
+def test_extension_that_cannot_start_fails_init(tmp_path: Path, emulators: list[LambdaEmulator]) -> None:
+    root = tmp_path / "layer"
+    (root / "extensions").mkdir(parents=True)
+    script = root / "extensions" / "no-shebang"
+    script.write_text("print('started without an interpreter line')\n")
+    script.chmod(0o755)
+    with pytest.raises(LambdaInitError) as err:
+        _emulator(emulators, layers=[root]).start()
+    assert err.value.error_type == "Extension.LaunchError" and "no-shebang" in err.value.message
