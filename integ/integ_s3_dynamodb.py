@@ -95,6 +95,11 @@ def build(app: App) -> IntegTest:
     return integ
 
 
-app = App()
-build(app)
-app.synth()
+def main() -> None:
+    app = App()
+    build(app)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

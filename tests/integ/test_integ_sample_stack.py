@@ -5,7 +5,9 @@ One app (the real ``integ.app.build``) is synthesized per module; each test read
 
 from __future__ import annotations
 
+import json
 import shutil
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 from loki_telemetry_extension import envvars
 
 from integ import app as sample_app
-from integ import s3_events
+from integ import integ_s3_dynamodb, s3_events
 from integ.loki_settings import DEFAULT_LOKI_URL, LokiSettings
 from integ.sample_stack import ASSET_EXCLUDES, INGEST_CODE_DIR, SampleStack
 from loki_telemetry_construct import WarningIds
@@ -195,3 +197,26 @@ def test_function_asset_hash_ignores_python_caches(tmp_path: Path) -> None:
 
     # THEN both stage the same asset
     assert asset_hash(clean) == asset_hash(dirty)
+
+
+def _assertion_resources(app: App) -> dict[str, dict[str, Any]]:
+    integ_s3_dynamodb.build(app)
+    (stack,) = [c for c in app.node.find_all() if Stack.is_stack(c) and c.node.id == "DeployAssert"]
+    resources: dict[str, dict[str, Any]] = Template.from_stack(stack).to_json()["Resources"]
+    return resources
+
+
+def test_integ_test_waits_for_the_item_and_queries_loki_only_when_asked(tmp_path: Path) -> None:
+    plain = _assertion_resources(App(outdir=str(tmp_path / "plain")))
+    kinds = sorted(v["Type"] for v in plain.values() if v["Type"].startswith("Custom::DeployAssert"))
+    assert kinds == ["Custom::DeployAssert@SdkCallDynamoDBgetItem", "Custom::DeployAssert@SdkCallS3putObject"]
+
+    query_url = "https://loki.example/loki/api/v1/query_range"
+    with_loki = _assertion_resources(
+        App(outdir=str(tmp_path / "loki"), context={"loki_query_url": query_url})
+    )
+    (http,) = [v for v in with_loki.values() if v["Type"].startswith("Custom::DeployAssert@HttpCall")]
+    url = json.dumps(http["Properties"])
+    assert query_url in url
+    assert "%7Bfunction%3D%22" in url  # {function="<the ingest function's name, resolved at deploy>"}
+    assert urllib.parse.quote(f'"}} |= "{integ_s3_dynamodb.PROBE_KEY}"') in url
