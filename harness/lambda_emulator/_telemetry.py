@@ -173,23 +173,40 @@ class _Subscriber:
                 cond.notify_all()
 
     def _post(self, body: bytes) -> bool:
+        reused = self.conn is not None
         try:
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection(
-                    "127.0.0.1", self.sub.port, timeout=self.hub.delivery_timeout_s
-                )
-            self.conn.request("POST", self.sub.path, body, {"Content-Type": "application/json"})
-            resp = self.conn.getresponse()
-            resp.read()
-            if resp.will_close:
-                self.conn.close()
-                self.conn = None
-            return 200 <= resp.status < 300
+            return self._post_once(body)
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            self._drop_connection()
+            if not reused:
+                return False
+            # The listener closed an idle keep-alive connection: one fresh attempt at
+            # once, not a backoff, since nothing reached it.
         except (OSError, http.client.HTTPException):
-            if self.conn is not None:
-                self.conn.close()
-            self.conn = None
+            self._drop_connection()
             return False
+        try:
+            return self._post_once(body)
+        except (OSError, http.client.HTTPException):
+            self._drop_connection()
+            return False
+
+    def _post_once(self, body: bytes) -> bool:
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(
+                "127.0.0.1", self.sub.port, timeout=self.hub.delivery_timeout_s
+            )
+        self.conn.request("POST", self.sub.path, body, {"Content-Type": "application/json"})
+        resp = self.conn.getresponse()
+        resp.read()
+        if resp.will_close:
+            self._drop_connection()
+        return 200 <= resp.status < 300
+
+    def _drop_connection(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
 
 
 class TelemetryHub:

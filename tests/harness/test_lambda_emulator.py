@@ -647,3 +647,24 @@ def test_extension_that_cannot_start_fails_init(tmp_path: Path, emulators: list[
     with pytest.raises(LambdaInitError) as err:
         _emulator(emulators, layers=[root]).start()
     assert err.value.error_type == "Extension.LaunchError" and "no-shebang" in err.value.message
+
+
+def test_listener_closing_keepalive_connections_costs_no_retry(
+    layer: Any, emulators: list[LambdaEmulator]
+) -> None:
+    root, env, recs = layer(
+        rec={
+            "subscribe": {
+                "schemaVersion": "2022-12-13",
+                "types": ["platform", "function"],
+                "buffering": FAST,
+            },
+            "wait_runtime_done": True,
+            "close_idle": True,
+        }
+    )
+    with _emulator(emulators, layers=[root], env=env) as lam:
+        for _ in range(5):
+            lam.invoke({"lines": 3})
+        assert lam.stats.failed_posts == 0
+        assert len(recs["rec"].items("function")) == 16

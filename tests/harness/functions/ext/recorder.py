@@ -76,6 +76,10 @@ class Listener(BaseHTTPRequestHandler):
         self.send_response(500 if fail else 200)
         self.send_header("Content-Length", "0")
         self.end_headers()
+        if CONFIG.get("close_idle"):
+            # Drops the connection after answering, without saying so in a header, like a
+            # server closing an idle keep-alive connection.
+            self.close_connection = True
 
 
 def main() -> None:
