@@ -13,8 +13,12 @@ import sys
 from pathlib import Path
 
 from .context import REPO
-from .report import to_markdown, write
+from .report import results_block, splice, to_markdown, write
 from .runner import FIGURES, run
+
+DEFAULT_OUT = REPO / "bench" / "results"
+RESULTS_MD = REPO / "bench" / "RESULTS.md"
+PERFORMANCE_MD = REPO / "docs" / "performance.md"
 
 
 def _default_extension_python() -> str:
@@ -34,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help=f"run only these figures (repeatable or comma-separated): {', '.join(FIGURES)}",
     )
-    p.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="output directory")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
     p.add_argument("--python", default=None, help="interpreter the extension runs on (default: python3)")
     args = p.parse_args(argv)
 
@@ -56,6 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     json_path, md_path = write(doc, args.out)
     print(to_markdown(doc))
     print(f"wrote {json_path} and {md_path}", file=sys.stderr)
+    if not args.smoke and not args.only and args.out == DEFAULT_OUT:
+        # A complete full run is the one the docs quote: keep it in git next to the code.
+        RESULTS_MD.write_text(md_path.read_text())
+        if PERFORMANCE_MD.exists():
+            PERFORMANCE_MD.write_text(splice(PERFORMANCE_MD.read_text(), results_block(doc)))
+        print(f"wrote {RESULTS_MD} and the tables in {PERFORMANCE_MD} (commit them with the code "
+              "they measured)", file=sys.stderr)
     return 1 if any(f["status"] != "ok" for f in doc["figures"]) else 0
 
 

@@ -111,3 +111,36 @@ def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     json_path.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
     md_path.write_text(to_markdown(doc))
     return json_path, md_path
+
+
+BEGIN_MARK = "<!-- bench:results:begin (written by `make bench`; do not edit by hand) -->"
+END_MARK = "<!-- bench:results:end -->"
+
+
+def results_block(doc: dict[str, Any]) -> str:
+    """The run's tables for docs/performance.md: when, where, and the figures."""
+    lines = [
+        BEGIN_MARK,
+        f"Figures of the run of {doc['started_utc']} UTC (`{doc['command']}`, {doc['duration_s']:.0f} s) on: "
+        f"{one_line(doc['machine'])}.",
+        "",
+        "### Performance",
+        "",
+        *performance_table(doc),
+        "",
+        "### Reliability",
+        "",
+        *(reliability_table(doc) or ["(no fault figures in this run)"]),
+        "",
+        END_MARK,
+    ]
+    return "\n".join(lines)
+
+
+def splice(text: str, block: str) -> str:
+    """Replace the marked results block in ``text`` (append it when the markers are missing)."""
+    start = text.find(BEGIN_MARK)
+    end = text.find(END_MARK)
+    if start < 0 or end < start:
+        return text.rstrip("\n") + "\n\n" + block + "\n"
+    return text[:start] + block + text[end + len(END_MARK) :]

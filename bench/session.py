@@ -75,12 +75,15 @@ class Session:
 
     def drain(self, timeout_s: float, thaw_ms: int = 1200) -> bool:
         """Invoke a function that logs nothing and stays busy ``thaw_ms`` until every emitted
-        line is stored, or the deadline passes. A frozen extension cannot flush (Lambda's
-        semantics), so the environment must be thawed for the age-based flush to fire."""
+        line is stored (True), or the rest is reported dropped or the deadline passes (False).
+        A frozen extension cannot flush (Lambda's semantics), so the environment must be
+        thawed for the age-based flush to fire."""
         deadline = time.monotonic() + timeout_s
         while self.stored() < self.emitted:
             if time.monotonic() >= deadline:
                 return False
+            if self.stored() + sum(self.drops().values()) >= self.emitted:
+                return False  # the rest was dropped (and reported): waiting will not bring it
             self.lam.invoke(workload.event("drain", 0, 0, sleep_ms=thaw_ms))
         return True
 

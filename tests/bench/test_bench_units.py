@@ -90,3 +90,12 @@ def test_markdown_shows_goals_missed_and_fault_rows() -> None:
     assert "| Fig | lbl | 4.00 ms |" in md
     assert "4.00x" in md and "**no**" in md
     assert "| outage | 2 | 10 | 9 | 1 | 0 |" in md
+
+
+def test_splice_replaces_only_the_marked_block() -> None:
+    from bench.report import BEGIN_MARK, END_MARK, splice
+
+    text = f"intro\n{BEGIN_MARK}\nold figures\n{END_MARK}\noutro\n"
+    out = splice(text, f"{BEGIN_MARK}\nnew figures\n{END_MARK}")
+    assert out == f"intro\n{BEGIN_MARK}\nnew figures\n{END_MARK}\noutro\n"
+    assert splice("intro\n", "BLOCK") == "intro\n\nBLOCK\n"
