@@ -328,7 +328,9 @@ class Environment(SandboxState):
             self._freeze()
         return InvokeResult(
             request_id=inv.request_id,
-            payload=_decode(inv.response) if outcome.status == "success" else None,
+            # The caller gets the response as soon as the runtime posts it, even when the
+            # extensions then overrun the deadline (status timeout, environment reset).
+            payload=_decode(inv.response),
             error=outcome.error,
             status=outcome.status,
             duration_ms=duration_ms,

@@ -19,7 +19,8 @@ class InitResult:
 @dataclass(frozen=True)
 class InvokeResult:
     request_id: str
-    #: The runtime's response decoded as JSON (raw text when it is not JSON); None on error.
+    #: The runtime's response decoded as JSON (raw text when it is not JSON); None when the
+    #: runtime gave none (handler error, crash, function timeout).
     payload: Any
     #: The error document (``{"errorType", "errorMessage", ...}``) or None.
     error: dict[str, Any] | None

@@ -668,3 +668,17 @@ def test_listener_closing_keepalive_connections_costs_no_retry(
             lam.invoke({"lines": 3})
         assert lam.stats.failed_posts == 0
         assert len(recs["rec"].items("function")) == 16
+
+
+def test_extension_overrunning_the_deadline_times_the_invoke_out(
+    layer: Any, emulators: list[LambdaEmulator]
+) -> None:
+    root, env, recs = layer(rec={"work_ms": 1500})
+    with _emulator(emulators, layers=[root], env=env, timeout_s=0.5) as lam:
+        res = lam.invoke({"echo": 6})
+        # the caller got the function's response; the invoke still timed out and reset
+        assert res.payload == {"ok": True, "echo": 6}
+        assert res.status == "timeout" and res.error is not None and res.reset_reason == "timeout"
+        assert res.error["errorType"] == "Sandbox.Timedout"
+        shutdown = recs["rec"].lines("event")[-1]["event"]
+        assert shutdown["eventType"] == "SHUTDOWN" and shutdown["shutdownReason"] == "timeout"
