@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import stat
@@ -83,11 +84,16 @@ def test_asset_hash_ignores_caches(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the wheel once (isolated build: hatchling comes from the package index)."""
+    """Build the wheel once, the way a release would (``python -m build``).
+
+    Isolated by default (hatchling from the package index); with hatchling already
+    installed the build runs without isolation, so it also works offline.
+    """
     outdir = tmp_path_factory.mktemp("dist")
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    isolation = [] if importlib.util.find_spec("hatchling") is None else ["--no-isolation"]
     proc = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(outdir), str(REPO)],
+        [sys.executable, "-m", "build", "--wheel", *isolation, "--outdir", str(outdir), str(REPO)],
         capture_output=True,
         text=True,
         env=env,
