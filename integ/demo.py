@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.lambda_emulator import LambdaEmulator
+from harness.lambda_emulator import LambdaEmulator, LambdaInitError
 from harness.loki_receiver import LokiReceiver
 from integ import loki_settings, s3_events
 from integ.local_aws import MotoServer, create_resources, ensure_no_proxy_for_loopback
 from integ.loki_query import LokiQuery, QueryResult, label_key
 from integ.sample_stack import APP_STACK_NAME as STACK_NAME
-from integ.synth import REPO_ROOT, FunctionInfo, SynthesizedStack, cdk_synth, read_stack
+from integ.synth import REPO_ROOT, FunctionInfo, SynthError, SynthesizedStack, cdk_synth, read_stack
 
 DEFAULT_UPLOADS = 20
 DEFAULT_WORK_DIR = REPO_ROOT / ".demo"
@@ -367,13 +367,18 @@ def main(argv: list[str] | None = None) -> int:
     def out(line: str) -> None:
         print(line, flush=True)
 
-    result = run(
-        uploads=args.uploads,
-        work_dir=args.work_dir.resolve(),
-        loki_url=args.loki_url,
-        query_headers=_query_headers_from_env(),
-        out=out,
-    )
+    try:
+        result = run(
+            uploads=args.uploads,
+            work_dir=args.work_dir.resolve(),
+            loki_url=args.loki_url,
+            query_headers=_query_headers_from_env(),
+            out=out,
+        )
+    except (SynthError, LambdaInitError, OSError, ValueError) as exc:
+        # Everything started so far has been stopped by run(); say what broke, not a traceback.
+        out(f"!! demo failed: {type(exc).__name__}: {exc}")
+        return 2
     return 0 if result.ok else 1
 
 

@@ -71,6 +71,8 @@ def cdk_synth(
         if on_line is not None:
             on_line(line)
     if proc.wait() != 0:
+        if on_line is not None:  # the caller has shown every line already
+            raise SynthError(f"cdk synth failed (exit {proc.returncode}); its output is above")
         tail = "\n".join(lines[-40:])
         raise SynthError(f"cdk synth failed (exit {proc.returncode}):\n{tail}")
     return lines
