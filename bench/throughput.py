@@ -94,9 +94,12 @@ def run(ctx: Context) -> FigureResult:
         if any(drops.values()):
             res.notes.append(f"direct feed reported drops: {drops}")
         rates.append(rate)
+    # Baseline: what the in-process floor (parse, build, gzip; one core, no I/O) would sustain.
+    floor_us = cpu_floor.cpu_us_per_line(workload.lines_like_handler(min(lines, 20_000), LINE_SIZE), reps=5)
     res.metrics.append(Metric(key="direct_lines_per_s", label=f"extension capacity ({LINE_SIZE} B lines, "
                               f"{lines:,} per run, fed straight to its listener)", unit="lines/s",
-                              value=Summary.of(rates)))
+                              value=Summary.of(rates), baseline=Summary.of([1e6 / u for u in floor_us]),
+                              baseline_label="in-process floor, one core"))
     e2e: list[float] = []
     for _ in range(reps):
         t0 = time.monotonic()
