@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_cdk import (
+    Annotations as CdkAnnotations,
+)
+from aws_cdk import (
     App,
     Aspects,
     CfnParameter,
@@ -35,7 +38,13 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk.assertions import Annotations, Match
 from constructs import Construct, IConstruct
 
-from loki_telemetry_construct import LokiLogging, LokiTelemetryLayer, TelemetryBuffering, with_loki_logging
+from loki_telemetry_construct import (
+    LokiLogging,
+    LokiTelemetryLayer,
+    TelemetryBuffering,
+    WarningIds,
+    with_loki_logging,
+)
 
 ENV = {"account": "123456789012", "region": "eu-west-1"}
 CODE = "def handler(event, context):\n    print('hello')\n"
@@ -309,6 +318,20 @@ def build_scenarios() -> Scenarios:
             ],
         ),
     )
+    with_loki_logging(st, loki_ip="10.0.0.5")
+
+    # Every skip warning acknowledged at the stack: none is reported.
+    st = stack("Acknowledged")
+    lambda_.Function(
+        st,
+        "Node",
+        runtime=lambda_.Runtime.NODEJS_22_X,
+        handler="index.handler",
+        code=lambda_.Code.from_inline("exports.handler = async () => 'ok';"),
+    )
+    s3.Bucket(st, "Bucket", auto_delete_objects=True, removal_policy=RemovalPolicy.DESTROY)
+    for warning_id in (WarningIds.NON_PYTHON_RUNTIME, WarningIds.CUSTOM_RESOURCE_PROVIDER):
+        CdkAnnotations.of(st).acknowledge_warning(warning_id, "tested: acknowledged at stack scope")
     with_loki_logging(st, loki_ip="10.0.0.5")
 
     # A Stage as the scope: every stack inside it.

@@ -228,3 +228,8 @@ def test_environment_is_removed_in_lambda_edge(
     assert env_of(scenario_templates["Edge"], fn) == {}
     removed = annotation_paths(scenarios.stacks["Edge"], "info", ".*Removed LOKI_IP environment variable.*")
     assert removed == {f"/{fn.node.path}"}
+
+
+def test_acknowledged_warning_ids_silence_the_skips(scenarios: Scenarios) -> None:
+    st = scenarios.stacks["Acknowledged"]
+    assert not annotation_paths(st, "warning", ".*loki-telemetry-construct.*")
