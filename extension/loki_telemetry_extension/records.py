@@ -26,8 +26,6 @@ STREAM_TYPES: tuple[str | None, ...] = (None, "platform", "extension")
 Metadata = dict[str, str]
 Entry = tuple[int, int, str, "Metadata | None"]
 
-#: Entries up to this much older than the stream's last one are moved just after it (see _ts).
-DEDUP_WINDOW_NS = 1_000_000
 _REPORT_METRICS = (
     ("durationMs", "Duration", "ms"),
     ("billedDurationMs", "Billed Duration", "ms"),
@@ -179,7 +177,8 @@ class RecordConverter:
         self.ship_extension = ship_extension
         self.max_line_bytes = max_line_bytes
         self.current_request_id: str | None = None
-        self._last_ts = [0] * len(STREAM_TYPES)
+        self._cur_ms = [0] * len(STREAM_TYPES)
+        self._used: list[dict[int, set[str]]] = [{} for _ in STREAM_TYPES]
 
     def convert(self, body: bytes) -> Converted:
         """Never raises: a malformed delivery or record is skipped (``bad`` is not counted as loss)."""
@@ -199,27 +198,37 @@ class RecordConverter:
                 continue
         return out
 
-    def _ts(self, stream: int, ts: int) -> int:
+    def _ts(self, stream: int, ts: int, line: str) -> int:
         """Loki keeps one entry per identical (timestamp, line) in a stream, and the Telemetry
-        API only has millisecond times: repeated lines in one millisecond would be lost. So
-        within a stream each entry gets a time after the previous one (``last + 1 ns`` when it
-        is not later, at most within the same millisecond); order is kept and the shift is far
-        below the timestamps' own resolution."""
-        last = self._last_ts[stream]
-        if ts <= last and last - ts < DEDUP_WINDOW_NS:
-            ts = last + 1
-        if ts > last:
-            self._last_ts[stream] = ts
+        API only has millisecond times: a line repeated within one millisecond would be lost.
+        Such a repeat gets the next free nanosecond; every other entry keeps its event's own
+        time exactly. Only the current millisecond of each stream is remembered."""
+        ms = ts // 1_000_000
+        if ms > self._cur_ms[stream]:
+            self._cur_ms[stream] = ms
+            self._used[stream] = {}
+        elif ms < self._cur_ms[stream]:
+            return ts  # an older straggler: rare, left alone
+        used = self._used[stream]
+        seen = used.get(ts)
+        while seen is not None and line in seen:
+            ts += 1
+            seen = used.get(ts)
+        if seen is None:
+            used[ts] = {line}
+        else:
+            seen.add(line)
         return ts
 
     def _add(self, out: Converted, stream: int, ts: int, line: str, meta: Metadata | None) -> None:
         # Fast path: a line of n chars is at most 4n bytes in UTF-8.
         limit = self.max_line_bytes
         if len(line) * 4 <= limit or len(line.encode("utf-8", "surrogatepass")) <= limit:
-            out.entries.append((stream, self._ts(stream, ts), line, meta))
+            out.entries.append((stream, self._ts(stream, ts, line), line, meta))
             return
-        for part in split_line(line, self.max_line_bytes):
-            out.entries.append((stream, self._ts(stream, ts), part, meta))
+        # Parts get t, t+1ns, ... so they sort in order in Loki.
+        for i, part in enumerate(split_line(line, self.max_line_bytes)):
+            out.entries.append((stream, self._ts(stream, ts + i, part), part, meta))
 
     def _one(self, item: Any, out: Converted) -> None:
         if not isinstance(item, dict):

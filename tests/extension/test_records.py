@@ -314,18 +314,22 @@ def test_repeated_lines_in_one_millisecond_get_distinct_increasing_times() -> No
     assert out2.entries[0][1] == T_NS + 5
 
 
-def test_later_and_much_older_times_are_kept_as_they_are() -> None:
+def test_distinct_lines_keep_their_exact_event_time() -> None:
     c = conv()
-    later = "2024-03-05T06:07:08.200Z"
     older = "2024-03-05T06:07:07.000Z"
     out = c.convert(
         body(
-            {"time": T, "type": "function", "record": "a"},
-            {"time": later, "type": "function", "record": "b"},
-            {"time": older, "type": "function", "record": "c"},
+            *[{"time": T, "type": "function", "record": f"line {i}"} for i in range(3)],
+            {"time": older, "type": "function", "record": "straggler"},
+            {"time": older, "type": "function", "record": "straggler"},
         )
     )
-    assert [e[1] for e in out.entries] == [T_NS, T_NS + 77_000_000, T_NS - 1_123_000_000]
+    assert [e[1] for e in out.entries] == [T_NS, T_NS, T_NS, T_NS - 1_123_000_000, T_NS - 1_123_000_000]
+
+
+def test_repeats_interleaved_with_other_lines() -> None:
+    out = conv().convert(body(*[{"time": T, "type": "function", "record": r} for r in "aabab"]))
+    assert [(e[2], e[1] - T_NS) for e in out.entries] == [("a", 0), ("a", 1), ("b", 0), ("a", 2), ("b", 1)]
 
 
 def test_streams_are_independent_for_time_adjustment() -> None:
