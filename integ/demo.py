@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -124,7 +125,12 @@ def run(
         local = create_resources(moto, stack.resources, _local_names(stack))
         for logical_id, name in local.names.items():
             out(f"   created {stack.resources[logical_id]['Type']} {name}  (template: {logical_id})")
-        env = {**local.resolve_env(ingest.environment), **moto.function_env()}
+        env = {
+            **local.resolve_env(ingest.environment),
+            **moto.function_env(),
+            # /var/task is read-only in Lambda: no bytecode cache lands in the staged asset.
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
         emulator = _emulator(stack, ingest, env, out)
         resources.callback(_close_quietly, emulator)
         emulator.start()
@@ -161,6 +167,8 @@ def run(
 def _synthesize(work_dir: Path, push_url: str, out: Printer) -> SynthesizedStack:
     cdk_out = work_dir / "cdk.out"
     out(f"== 1/3 cdk synth (npm aws-cdk) -> {_rel(cdk_out)}")
+    # A fresh assembly each run: CDK reuses an existing asset.<hash> directory as it is.
+    shutil.rmtree(cdk_out, ignore_errors=True)
     work_dir.mkdir(parents=True, exist_ok=True)
 
     # The app reads its Loki endpoint from context: the template itself points at this run's Loki.

@@ -29,13 +29,15 @@ SUMMARY = re.compile(
 class Run:
     result: demo.DemoResult
     output: list[str]
+    work_dir: Path
 
 
 @pytest.fixture(scope="module")
 def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     output: list[str] = []
-    result = demo.run(uploads=UPLOADS, work_dir=tmp_path_factory.mktemp("demo"), out=output.append)
-    return Run(result, output)
+    work_dir = tmp_path_factory.mktemp("demo")
+    result = demo.run(uploads=UPLOADS, work_dir=work_dir, out=output.append)
+    return Run(result, output, work_dir)
 
 
 def test_every_emitted_line_reaches_loki(clean_run: Run) -> None:
@@ -60,6 +62,14 @@ def test_report_names_the_instrumented_and_the_skipped_functions(clean_run: Run)
     assert result.instrumented == ["LokiSampleApp/Ingest/Resource"]
     assert "not Python" in result.skipped["LokiSampleApp/Audit/Resource"]
     assert any("custom-resource provider" in why for why in result.skipped.values())
+
+
+def test_the_run_leaves_the_staged_assets_as_cdk_wrote_them(clean_run: Run) -> None:
+    # The function ran from cdk.out in place: like Lambda's read-only /var/task, no bytecode lands there.
+    cdk_out = clean_run.work_dir / "cdk.out"
+    assert list(cdk_out.glob("asset.*"))
+    assert not list(cdk_out.rglob("__pycache__"))
+    assert not list(cdk_out.rglob("*.pyc"))
 
 
 def test_lines_are_counted_by_label_set(clean_run: Run) -> None:
