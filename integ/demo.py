@@ -166,7 +166,7 @@ def run(
 
 def _synthesize(work_dir: Path, push_url: str, out: Printer) -> SynthesizedStack:
     cdk_out = work_dir / "cdk.out"
-    out(f"== 1/3 cdk synth (npm aws-cdk) -> {_rel(cdk_out)}")
+    out(f"== 1/3 cdk synth (npm aws-cdk) -> {_rel(cdk_out)}   (runs integ/app.py; about 10 s)")
     # A fresh assembly each run: CDK reuses an existing asset.<hash> directory as it is.
     shutil.rmtree(cdk_out, ignore_errors=True)
     work_dir.mkdir(parents=True, exist_ok=True)
