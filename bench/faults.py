@@ -98,9 +98,14 @@ def _random_shutdowns(ctx: Context) -> list[FaultRow]:
     rows: list[FaultRow] = []
     for mode, env in (("batch", {}), ("ship-before-freeze", {"LOKI_SHIP_BEFORE_FREEZE": "true"})):
         emitted = stored = dropped = invokes = killed = 0
+        slowed = 0
         for _ in range(envs):
             with session(ctx, env=env) as s:
                 s.keep_results = False
+                if rng.random() < 0.5:
+                    # A slow Loki: SHUTDOWN then lands while pushes are in flight or queued.
+                    s.rx.faults.slow(rng.uniform(0.05, 0.5))
+                    slowed += 1
                 for _ in range(rng.randint(1, 30)):
                     s.emit(rng.choice([0, 1, 10, 100, 1000]), rng.choice([40, 200, 2000]))
                 row = _finish(s, "")
@@ -111,12 +116,13 @@ def _random_shutdowns(ctx: Context) -> list[FaultRow]:
                 killed += "SIGKILL" in row.note
         rows.append(
             FaultRow(
-                scenario=f"SHUTDOWN after a random invoke, {envs} environments, {mode} mode",
+                scenario=f"SHUTDOWN at a random point, {envs} environments, {mode} mode",
                 emitted=emitted,
                 stored=stored,
                 reported_dropped=dropped,
                 invokes=invokes,
-                note=f"{killed} SIGKILLed at the deadline" if killed else "",
+                note=f"Loki slow (50-500 ms per answer) in {slowed}"
+                + (f"; {killed} SIGKILLed at the deadline" if killed else ""),
             )
         )
     return rows
