@@ -36,6 +36,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy src
 	$(BIN)/mypy extension/loki_telemetry_extension
+	$(BIN)/mypy harness
 
 pytest: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
