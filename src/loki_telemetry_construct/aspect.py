@@ -323,6 +323,14 @@ def _selectors(option: str, value: Sequence[Selector] | None) -> tuple[Selector,
 
 
 def _matches(selector: Selector, node: IConstruct) -> bool:
+    # A SingletonFunction's function lives at the stack root, not under the wrapper: it is
+    # the one that shares the wrapper's ARN token.
+    if (
+        isinstance(selector, lambda_.SingletonFunction)
+        and isinstance(node, lambda_.Function)
+        and selector.function_arn == node.function_arn
+    ):
+        return True
     if hasattr(selector, "node"):
         scope_path: str = selector.node.path
         path = node.node.path

@@ -253,6 +253,21 @@ def build_scenarios() -> Scenarios:
         exclude=[s.fns["inc_but_excluded"]],
     )
 
+    # Excluding a SingletonFunction wrapper excludes the function it wraps (which CDK puts
+    # at the stack root, outside the wrapper), even with the aspect on the whole stack.
+    st = stack("ExcludeSingleton")
+    wrapper = lambda_.SingletonFunction(
+        st,
+        "Wrapper",
+        uuid="7d3e2c1a-4b5f-4a6e-8c9d-0e1f2a3b4c5d",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="index.handler",
+        code=lambda_.Code.from_inline(CODE),
+    )
+    s.fns["excl_singleton"] = wrapper
+    s.fns["excl_other"] = py_function(st, "Other")
+    with_loki_logging(st, loki_ip="10.0.0.5", exclude=[wrapper])
+
     # A function that already uses Lambda's 5 layers.
     st = stack("LayerLimit")
     layers = [

@@ -233,3 +233,13 @@ def test_environment_is_removed_in_lambda_edge(
 def test_acknowledged_warning_ids_silence_the_skips(scenarios: Scenarios) -> None:
     st = scenarios.stacks["Acknowledged"]
     assert not annotation_paths(st, "warning", ".*loki-telemetry-construct.*")
+
+
+def test_excluding_a_singleton_wrapper_excludes_its_function(
+    scenarios: Scenarios, scenario_templates: dict[str, dict[str, Any]]
+) -> None:
+    t = scenario_templates["ExcludeSingleton"]
+    fns = {k: r["Properties"] for k, r in t["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
+    (wrapped,) = [p for k, p in fns.items() if k.startswith("SingletonLambda")]
+    assert "Layers" not in wrapped
+    assert "Layers" in props_of(t, scenarios.fns["excl_other"])
