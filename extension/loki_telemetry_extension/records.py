@@ -47,10 +47,18 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
     return era * 146097 + doe - 719468
 
 
+_prefix_cache: list[object] = ["", 0]  # last "YYYY-MM-DDTHH:MM:SS" seen and its epoch seconds
+
+
 def iso_to_ns(value: object) -> int | None:
     """``YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)`` → ns since the epoch, None if not that shape."""
     if not isinstance(value, str) or len(value) < 19:
         return None
+    # Fast path for Lambda's own shape "…:SS.mmmZ": lines of one delivery share the second.
+    if len(value) == 24 and value[23] == "Z" and value[19] == "." and value[:19] == _prefix_cache[0]:
+        ms = value[20:23]
+        if ms.isdigit():
+            return _prefix_cache[1] * 1_000_000_000 + int(ms) * 1_000_000  # type: ignore[operator]
     s = value
     try:
         if s[4] != "-" or s[7] != "-" or s[10] not in "Tt " or s[13] != ":" or s[16] != ":":
@@ -82,24 +90,30 @@ def iso_to_ns(value: object) -> int | None:
     except ValueError:
         return None
     secs = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + sec - offset_s
+    if offset_s == 0 and rest in ("Z", "z"):
+        _prefix_cache[0], _prefix_cache[1] = s[:19], secs
     return secs * 1_000_000_000 + frac_ns
 
 
 def _text_level_and_request(line: str) -> tuple[str | None, str | None]:
-    """Level and request id of the Python runtime's text format ``[LEVEL]\\t<time>\\t<rid>\\t…``."""
-    if not line.startswith("["):
-        return None, None
+    """Level and request id of the Python runtime's text format ``[LEVEL]\t<time>\t<rid>\t…``."""
     end = line.find("]", 1, 12)
-    if end < 0:
+    if end < 0 or line[0] != "[":
         return None, None
-    level = line[1:end].upper()
+    level = line[1:end]
     if level not in _LEVELS:
-        return None, None
+        level = level.upper()
+        if level not in _LEVELS:
+            return None, None
     rid = None
     if line.startswith("\t", end + 1):
-        parts = line.split("\t", 4)
-        if len(parts) >= 4 and 8 <= len(parts[2]) <= 64 and " " not in parts[2]:
-            rid = parts[2]
+        t2 = line.find("\t", end + 2, end + 64)  # after the time field
+        if t2 > 0:
+            t3 = line.find("\t", t2 + 9, t2 + 66)
+            if t3 > 0:
+                candidate = line[t2 + 1 : t3]
+                if " " not in candidate:
+                    rid = candidate
     return level, rid
 
 
@@ -178,7 +192,7 @@ class RecordConverter:
         self.max_line_bytes = max_line_bytes
         self.current_request_id: str | None = None
         self._cur_ms = [0] * len(STREAM_TYPES)
-        self._used: list[dict[int, set[str]]] = [{} for _ in STREAM_TYPES]
+        self._used: list[dict[str, int]] = [{} for _ in STREAM_TYPES]
 
     def convert(self, body: bytes) -> Converted:
         """Never raises: a malformed delivery or record is skipped (``bad`` is not counted as loss)."""
@@ -206,18 +220,15 @@ class RecordConverter:
         ms = ts // 1_000_000
         if ms > self._cur_ms[stream]:
             self._cur_ms[stream] = ms
-            self._used[stream] = {}
-        elif ms < self._cur_ms[stream]:
+            self._used[stream] = {line: ts}
+            return ts
+        if ms < self._cur_ms[stream]:
             return ts  # an older straggler: rare, left alone
         used = self._used[stream]
-        seen = used.get(ts)
-        while seen is not None and line in seen:
-            ts += 1
-            seen = used.get(ts)
-        if seen is None:
-            used[ts] = {line}
-        else:
-            seen.add(line)
+        prev = used.get(line)  # the time this very line last got in this millisecond
+        if prev is not None and prev >= ts:
+            ts = prev + 1
+        used[line] = ts
         return ts
 
     def _add(self, out: Converted, stream: int, ts: int, line: str, meta: Metadata | None) -> None:
@@ -231,18 +242,30 @@ class RecordConverter:
             out.entries.append((stream, self._ts(stream, ts + i, part), part, meta))
 
     def _one(self, item: Any, out: Converted) -> None:
-        if not isinstance(item, dict):
+        if type(item) is not dict:
             return
         kind = item.get("type")
         record = item.get("record")
         ts = iso_to_ns(item.get("time"))
         if ts is None:
             ts = time.time_ns()
+        if kind == "function" and type(record) is str:  # the hot path: one text line
+            line = record[:-1] if record.endswith("\n") else record
+            if line.endswith("\r"):
+                line = line[:-1]
+            level, rid = _text_level_and_request(line) if line.startswith("[") else (None, None)
+            rid = rid or self.current_request_id
+            if rid:
+                meta: Metadata | None = {"level": level, "request_id": rid} if level else {"request_id": rid}
+            else:
+                meta = {"level": level} if level else None
+            self._add(out, STREAM_FUNCTION, ts, line, meta)
+            return
         if kind == "function" or kind == "extension":
             stream = STREAM_FUNCTION if kind == "function" else STREAM_EXTENSION
             if stream == STREAM_EXTENSION and not self.ship_extension:
                 return
-            meta: Metadata = {}
+            meta = {}
             if isinstance(record, str):
                 line = record[:-1] if record.endswith("\n") else record
                 if line.endswith("\r"):
@@ -276,6 +299,7 @@ class RecordConverter:
                 meta["request_id"] = rid
             self._add(out, stream, ts, line, meta or None)
             return
+
         if not isinstance(kind, str) or not kind.startswith("platform."):
             return
         rec: dict[str, Any] = record if isinstance(record, dict) else {}
