@@ -10,7 +10,6 @@ from collections import deque
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
-    from typing import Any
 
     from .records import Entry, Metadata
 
@@ -63,20 +62,36 @@ def fold_metadata(line: str, meta: Metadata | None) -> str:
 def encode_json(
     entries: Sequence[Entry], stream_labels: Sequence[dict[str, str]], *, metadata: bool
 ) -> bytes:
-    """The push body ``{"streams": [{"stream": {...}, "values": [[ts, line, {meta}], ...]}]}``."""
-    import json
+    """The push body ``{"streams": [{"stream": {...}, "values": [[ts, line, {meta}], ...]}]}``.
 
-    values: dict[int, list[list[Any]]] = {}
+    Written as string fragments with the C string escaper rather than by ``json.dumps`` of
+    nested lists and dicts: this runs for every line, and the metadata objects are shared
+    between the lines of one request (see records), so each is rendered once per body.
+    """
+    import json
+    from json.encoder import encode_basestring as esc  # the C escaper, ensure_ascii=False
+
+    values: dict[int, list[str]] = {}
+    meta_json: dict[int, str] = {}
     for stream, ts, line, meta in entries:
         vals = values.get(stream)
         if vals is None:
             vals = values[stream] = []
-        if metadata:
-            vals.append([str(ts), line, meta] if meta else [str(ts), line])
+        if meta and metadata:
+            m = meta_json.get(id(meta))
+            if m is None:
+                m = meta_json[id(meta)] = ",{" + ",".join(f"{esc(k)}:{esc(v)}" for k, v in meta.items()) + "}"
+            vals.append(f'["{ts}",{esc(line)}{m}]')
+        elif meta:
+            vals.append(f'["{ts}",{esc(fold_metadata(line, meta))}]')
         else:
-            vals.append([str(ts), fold_metadata(line, meta)])
-    body = {"streams": [{"stream": stream_labels[s], "values": v} for s, v in values.items()]}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+            vals.append(f'["{ts}",{esc(line)}]')
+    streams = ",".join(
+        '{"stream":' + json.dumps(stream_labels[s], ensure_ascii=False, separators=(",", ":"))
+        + ',"values":[' + ",".join(v) + "]}"
+        for s, v in values.items()
+    )
+    return ('{"streams":[' + streams + "]}").encode("utf-8", "surrogatepass")
 
 
 def gzip_bytes(data: bytes) -> bytes:
@@ -106,13 +121,13 @@ def encode_requests(
 class Buffer:
     """FIFO of entries bounded by estimated bytes; when full the oldest go (and are counted).
 
-    ``held`` bytes include entries taken for a push and not yet settled, so memory stays
-    bounded while a push is in flight.
+    Items are ``(entry, arrival, size)``. ``held`` bytes include entries taken for a push
+    and not yet settled, so memory stays bounded while a push is in flight.
     """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._q: deque[tuple[Entry, float]] = deque()
+        self._q: deque[tuple[Entry, float, int]] = deque()
         self.queued_bytes = 0
         self.inflight_bytes = 0
         self.dropped = 0
@@ -129,13 +144,13 @@ class Buffer:
         q = self._q
         added = 0
         for e in entries:
-            q.append((e, now))
-            added += len(e[2]) + ENTRY_OVERHEAD + (METADATA_OVERHEAD if e[3] else 0)
+            size = len(e[2]) + ENTRY_OVERHEAD + (METADATA_OVERHEAD if e[3] else 0)
+            q.append((e, now, size))
+            added += size
         self.queued_bytes += added
         dropped = 0
         while q and self.queued_bytes + self.inflight_bytes > self.max_bytes:
-            old, _ = q.popleft()
-            self.queued_bytes -= entry_size(old)
+            self.queued_bytes -= q.popleft()[2]
             dropped += 1
         self.dropped += dropped
         return dropped
@@ -143,13 +158,13 @@ class Buffer:
     def oldest_arrival(self) -> float | None:
         return self._q[0][1] if self._q else None
 
-    def take(self, max_bytes: int) -> list[tuple[Entry, float]]:
+    def take(self, max_bytes: int) -> list[tuple[Entry, float, int]]:
         """Remove entries from the front up to ``max_bytes`` (at least one); they are in flight."""
-        out: list[tuple[Entry, float]] = []
+        out: list[tuple[Entry, float, int]] = []
         size = 0
         q = self._q
         while q:
-            s = entry_size(q[0][0])
+            s = q[0][2]
             if out and size + s > max_bytes:
                 break
             out.append(q.popleft())
@@ -158,13 +173,13 @@ class Buffer:
         self.inflight_bytes += size
         return out
 
-    def settle(self, taken: Sequence[tuple[Entry, float]]) -> None:
+    def settle(self, taken: Sequence[tuple[Entry, float, int]]) -> None:
         """The push of ``taken`` is over (delivered or given up on)."""
-        self.inflight_bytes -= sum(entry_size(e) for e, _ in taken)
+        self.inflight_bytes -= sum(t[2] for t in taken)
 
-    def put_back(self, taken: Sequence[tuple[Entry, float]]) -> None:
+    def put_back(self, taken: Sequence[tuple[Entry, float, int]]) -> None:
         """A push ran out of time: its entries go back to the front, oldest first."""
-        size = sum(entry_size(e) for e, _ in taken)
+        size = sum(t[2] for t in taken)
         self.inflight_bytes -= size
         self.queued_bytes += size
         self._q.extendleft(reversed(taken))

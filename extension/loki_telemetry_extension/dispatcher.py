@@ -181,7 +181,7 @@ class Dispatcher:
         """At the very end: count what could not be shipped before the shutdown deadline."""
         with self._cond:
             n = len(self._buffer)
-            self._buffer.take(1 << 62)
+            self._buffer.settle(self._buffer.take(1 << 62))
             self.stats.dropped_shutdown += n
             return n
 
@@ -229,7 +229,7 @@ class Dispatcher:
                 taken = self._buffer.take(self._max_request_bytes)
             if not taken and report is None:
                 return True
-            entries: list[Entry] = [e for e, _ in taken]
+            entries: list[Entry] = [t[0] for t in taken]
             if report is not None:
                 entries.append(report)
             ok = True

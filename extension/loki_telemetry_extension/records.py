@@ -191,6 +191,7 @@ class RecordConverter:
         self.ship_extension = ship_extension
         self.max_line_bytes = max_line_bytes
         self.current_request_id: str | None = None
+        self._meta_cache: dict[tuple[str | None, str | None], Metadata] = {}
         self._cur_ms = [0] * len(STREAM_TYPES)
         self._used: list[dict[str, int]] = [{} for _ in STREAM_TYPES]
 
@@ -205,12 +206,51 @@ class RecordConverter:
             return out
         if not isinstance(items, list):
             return out
+        append = out.entries.append
+        limit4 = self.max_line_bytes // 4
+        cache = _prefix_cache
         for item in items:
             try:
+                # Inlined hot path (one text line of the function, Lambda's time format, no
+                # split needed); everything else goes through _one.
+                if type(item) is dict and item.get("type") == "function":
+                    record = item.get("record")
+                    t = item.get("time")
+                    if (type(record) is str and type(t) is str and len(t) == 24 and t[23] == "Z"
+                            and t[19] == "." and t[:19] == cache[0] and len(record) <= limit4):
+                        ms = t[20:23]
+                        if ms.isdigit():
+                            ts = cache[1] * 1_000_000_000 + int(ms) * 1_000_000  # type: ignore[operator]
+                            line = record[:-1] if record.endswith("\n") else record
+                            if line.endswith("\r"):
+                                line = line[:-1]
+                            level = rid = None
+                            if line.startswith("["):
+                                level, rid = _text_level_and_request(line)
+                            rid = rid or self.current_request_id
+                            meta = self._meta(level, rid) if (level or rid) else None
+                            append((STREAM_FUNCTION, self._ts(STREAM_FUNCTION, ts, line), line, meta))
+                            continue
                 self._one(item, out)
             except Exception:
                 continue
         return out
+
+    def _meta(self, level: str | None, rid: str | None) -> Metadata:
+        """One shared (never mutated) metadata dict per (level, request id): saves a dict per
+        line here and lets batch render each distinct one once per push body."""
+        key = (level, rid)
+        m = self._meta_cache.get(key)
+        if m is None:
+            if len(self._meta_cache) > 64:  # old requests' entries: keep the cache small
+                self._meta_cache.clear()
+            m = {}
+            if level:
+                m["level"] = level
+            if rid:
+                m["request_id"] = rid
+            self._meta_cache[key] = m
+        return m
 
     def _ts(self, stream: int, ts: int, line: str) -> int:
         """Loki keeps one entry per identical (timestamp, line) in a stream, and the Telemetry
@@ -255,10 +295,7 @@ class RecordConverter:
                 line = line[:-1]
             level, rid = _text_level_and_request(line) if line.startswith("[") else (None, None)
             rid = rid or self.current_request_id
-            if rid:
-                meta: Metadata | None = {"level": level, "request_id": rid} if level else {"request_id": rid}
-            else:
-                meta = {"level": level} if level else None
+            meta: Metadata | None = self._meta(level, rid) if (level or rid) else None
             self._add(out, STREAM_FUNCTION, ts, line, meta)
             return
         if kind == "function" or kind == "extension":

@@ -87,7 +87,7 @@ def test_buffer_drops_oldest_when_full_and_counts() -> None:
     dropped = buf.add([(0, i, "x" * 100, None) for i in range(15)], now=1.0)
     assert dropped == 5 and buf.dropped == 5 and len(buf) == 10
     taken = buf.take(1 << 30)
-    assert [e[1] for e, _ in taken] == list(range(5, 15))
+    assert [e[1] for e, _, _ in taken] == list(range(5, 15))
 
 
 def test_buffer_counts_inflight_bytes_against_the_limit() -> None:
@@ -111,7 +111,7 @@ def test_put_back_restores_order_at_the_front() -> None:
     buf.add([(0, i, "l", None) for i in range(5)], now=0.0)
     taken = buf.take(2 * entry_size((0, 0, "l", None)))
     buf.put_back(taken)
-    assert [e[1] for e, _ in buf.take(1 << 30)] == [0, 1, 2, 3, 4]
+    assert [e[1] for e, _, _ in buf.take(1 << 30)] == [0, 1, 2, 3, 4]
     assert buf.queued_bytes == 0
 
 
@@ -122,3 +122,27 @@ def test_oldest_arrival(n: int) -> None:
         buf.add([(0, 0, "a", None)], now=5.0)
         buf.add([(0, 0, "b", None)], now=7.0)
     assert buf.oldest_arrival() == (5.0 if n else None)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0, 1, 2]),
+            st.integers(0, 2**63),
+            st.text(),
+            st.none() | st.dictionaries(st.sampled_from(["level", "request_id"]), st.text(), min_size=1),
+        ),
+        max_size=20,
+    ),
+    st.booleans(),
+)
+def test_encode_json_matches_the_reference_encoding(entries: list, metadata: bool) -> None:  # type: ignore[type-arg]
+    body = json.loads(encode_json(entries, LABELS, metadata=metadata).decode("utf-8", "surrogatepass"))
+    expected: dict[int, list[list[object]]] = {}
+    for stream, ts, line, meta in entries:
+        if metadata:
+            value: list[object] = [str(ts), line, meta] if meta else [str(ts), line]
+        else:
+            value = [str(ts), fold_metadata(line, meta)]
+        expected.setdefault(stream, []).append(value)
+    assert body == {"streams": [{"stream": LABELS[s], "values": v} for s, v in expected.items()]}
