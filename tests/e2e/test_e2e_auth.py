@@ -14,6 +14,7 @@ from loki_telemetry_extension import envvars
 from harness.loki_receiver import LokiReceiver
 from tests.e2e.conftest import MakeEmulator
 from tests.e2e.support import (
+    assert_clean_shutdown,
     assert_same_lines,
     aws_env,
     batch_budget,
@@ -35,7 +36,7 @@ def _traffic(emulator: Any, prefix: str) -> list[str]:
         budget.add(invoke_ok(emulator, [{"burst": {"prefix": f"{prefix}{i}", "count": 20, "width": 30}}]))
         expected.extend(burst_lines(f"{prefix}{i}", 20, 30))
     shutdown = emulator.shutdown()
-    assert shutdown.duration_ms < 2_000 and not shutdown.killed
+    assert_clean_shutdown(shutdown)
     budget.check()
     return expected
 

@@ -9,7 +9,7 @@ from loki_telemetry_extension import envvars
 
 from tests.e2e.conftest import MakeEmulator
 from tests.e2e.support import (
-    SHUTDOWN_DEADLINE_MS,
+    assert_clean_shutdown,
     assert_no_resent_entries,
     assert_same_lines,
     batch_budget,
@@ -44,11 +44,13 @@ def test_burst_100k_lines_over_1000_frozen_invokes(make_emulator: MakeEmulator, 
     assert_same_lines(stored, expected, "burst lines")
     assert_no_resent_entries(receiver)
     budget.check()
-    assert shutdown.duration_ms < SHUTDOWN_DEADLINE_MS
+    assert_clean_shutdown(shutdown)
     # Timestamps are the telemetry events' own (Lambda stamps them with millisecond
-    # precision), not the time the extension got round to them: ms-aligned and in
-    # emission order.
+    # precision), not the time the extension got round to them: on the millisecond,
+    # give or take the few nanoseconds the extension adds to keep lines of the same
+    # millisecond distinct (Loki drops identical timestamp+line pairs), and in order.
     entries = sorted(function_entries(receiver, "e2e-burst"), key=lambda e: e.line)
-    assert all(e.ts_ns % 1_000_000 == 0 for e in entries), "timestamps are not the events' own"
+    off_ms = [e for e in entries if e.ts_ns % 1_000_000 >= 10_000]
+    assert not off_ms, f"{len(off_ms)} timestamps are not the events' own, e.g. {off_ms[0]}"
     ts = [e.ts_ns for e in entries]
     assert ts == sorted(ts), "timestamps are not in emission order"

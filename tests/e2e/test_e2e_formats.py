@@ -11,6 +11,7 @@ from loki_telemetry_extension import envvars
 from tests.e2e.conftest import MakeEmulator
 from tests.e2e.support import (
     EXTENSION_MARKER,
+    assert_clean_shutdown,
     assert_no_resent_entries,
     assert_same_lines,
     batch_budget,
@@ -62,7 +63,7 @@ def _run(make_emulator: MakeEmulator, receiver: Any, name: str, log_format: str)
     for i in range(5):
         request_ids.append(budget.add(invoke_ok(emulator, _steps(f"inv{i}"))).request_id)
     result = emulator.shutdown()
-    assert result.duration_ms < 2_000
+    assert_clean_shutdown(result)
     budget.check()
     return emulator, request_ids
 
