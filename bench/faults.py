@@ -62,6 +62,19 @@ def _burst(ctx: Context) -> FaultRow:
         return _finish(s, f"burst: {invokes * per:,} lines, {invokes:,} back-to-back invokes, frozen between")
 
 
+def _burst_beyond_buffer(ctx: Context) -> FaultRow:
+    # Back-to-back invokes give a batch-mode extension only milliseconds of thawed time: a
+    # burst larger than max_buffer_bytes must drop its oldest lines, and report every one.
+    invokes, per, size = ctx.pick(5, 20), 100, 8192
+    buf = ctx.pick(1, 4) * 1024 * 1024
+    with session(ctx, env={"LOKI_MAX_BUFFER_BYTES": str(buf)}) as s:
+        s.keep_results = False
+        for _ in range(invokes):
+            s.emit(per, size)
+        return _finish(s, f"burst beyond the buffer: {invokes * per * size / 2**20:.1f} MiB of 8 KiB lines "
+                       f"in {invokes} back-to-back invokes, max_buffer_bytes {buf // 2**20} MiB")
+
+
 def _outage(ctx: Context) -> FaultRow:
     secs = ctx.pick(2, 30)
     after = ctx.pick(8, 50)
@@ -130,7 +143,7 @@ def _random_shutdowns(ctx: Context) -> list[FaultRow]:
 
 def run(ctx: Context) -> FigureResult:
     res = FigureResult(name=NAME, title=TITLE)
-    for fn in (_burst, _outage, _rate_limited, _loki2):
+    for fn in (_burst, _burst_beyond_buffer, _outage, _rate_limited, _loki2):
         ctx.log(f"   scenario {fn.__name__.lstrip('_')}")
         res.faults.append(fn(ctx))
     ctx.log("   scenario random shutdowns")
