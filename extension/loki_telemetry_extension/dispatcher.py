@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     Sender = Callable[[bytes, float], Response]
 
 
+#: How many recent runtimeDone request ids are remembered (the SHUTDOWN drain asks for the last).
+RUNTIME_DONE_MEMORY = 256
+
+
 def metadata_rejected(resp: Response) -> bool:
     if resp.status != 400:
         return False
@@ -90,7 +94,8 @@ class Dispatcher:
         self._push_lock = threading.Lock()
         self._stop = threading.Event()
         self._deadline = time.monotonic() + 3600.0  # replaced by the first event's deadline
-        self._done: set[str] = set()
+        #: Request ids whose platform.runtimeDone arrived, oldest first (an ordered set).
+        self._done: dict[str, None] = {}
         self.metadata_allowed = True
         self.stats = Stats()
         self._reported_drops = self.stats.drops()
@@ -112,7 +117,10 @@ class Dispatcher:
                 self.stats.dropped_buffer_full += self._buffer.add(conv.entries, time.monotonic())
             self.stats.lambda_dropped_records += conv.lambda_dropped_records
             if conv.runtime_done:
-                self._done.update(conv.runtime_done)
+                for rid in conv.runtime_done:
+                    self._done[rid] = None
+                while len(self._done) > RUNTIME_DONE_MEMORY:
+                    del self._done[next(iter(self._done))]
             self._cond.notify_all()
 
     # --- control (main thread) ---------------------------------------------------
@@ -141,9 +149,6 @@ class Dispatcher:
                 if left <= 0:
                     return False
                 self._cond.wait(left)
-            self._done.discard(request_id)
-            if len(self._done) > 1000:  # ids of invokes nobody waited for
-                self._done.clear()
             return True
 
     def wait_for_data(self, timeout: float) -> bool:

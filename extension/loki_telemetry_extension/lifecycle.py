@@ -33,6 +33,9 @@ INVOKE_MARGIN_S = 0.05
 #: At SHUTDOWN the Telemetry API may still hold the last lines for up to its buffering
 #: timeoutMs; wait that long plus this slack for a quiet spell before the final push.
 SHUTDOWN_QUIET_SLACK_S = 0.05
+#: At SHUTDOWN, stop waiting for the last invoke's runtimeDone this long before the deadline,
+#: keeping time to push what its delivery brought.
+SHUTDOWN_DRAIN_RESERVE_S = 0.3
 #: ``next`` failing this many times in a row means the Runtime API is gone.
 MAX_NEXT_FAILURES = 3
 
@@ -68,6 +71,7 @@ class Shipper:
         self._dispatcher: Dispatcher | None = None
         self._failed = False
         self._started = False
+        self._last_request_id: str | None = None
         self._ready = _thread.allocate_lock()
         self._ready.acquire()  # released by the warm-up thread when it is done, either way
         self.listener = Listener(self._sink)
@@ -176,14 +180,15 @@ class Shipper:
         if not self.subscribed:
             return
         deadline = _monotonic_deadline(event.get("deadlineMs"), INVOKE_MARGIN_S, 3.0)
+        rid = event.get("requestId")
+        self._last_request_id = rid if isinstance(rid, str) else None
         d = self._dispatcher_by(deadline)
         if d is None:
             return
         d.set_deadline(deadline)  # also wakes the sender: leftovers from before the freeze go now
         if self.cfg.ship_before_freeze:
-            rid = event.get("requestId")
-            if isinstance(rid, str):
-                d.wait_runtime_done(rid, deadline)
+            if self._last_request_id is not None:
+                d.wait_runtime_done(self._last_request_id, deadline)
             d.flush(deadline)
 
     def on_shutdown(self, event: dict[str, Any]) -> None:
@@ -196,6 +201,12 @@ class Shipper:
             return
         d.set_deadline(deadline)
         d.stop_sender()
+        # The last invoke's lines may still sit in the Telemetry API's buffer (the environment
+        # was frozen right after it): push what is here, then wait (bounded) for that
+        # invoke's runtimeDone, which Lambda delivers after them, then a quiet spell.
+        d.flush(deadline)
+        if self._last_request_id is not None:
+            d.wait_runtime_done(self._last_request_id, deadline - SHUTDOWN_DRAIN_RESERVE_S)
         quiet = self.cfg.buffer_timeout_ms / 1000.0 + SHUTDOWN_QUIET_SLACK_S
         while True:
             if not d.flush(deadline):

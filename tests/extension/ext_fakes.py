@@ -101,6 +101,7 @@ class FakeLambda:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.cond = threading.Condition()
         self.next_calls = 0
+        self.served: list[str] = []
         self.registered: dict[str, str] = {}
         self.subscription: dict[str, Any] | None = None
         self.errors: list[tuple[str, str]] = []
@@ -163,6 +164,9 @@ class FakeLambda:
                     outer.cond.notify_all()
                 event = outer.events.get()
                 self._reply(200, json.dumps(event).encode(), {"Content-Type": "application/json"})
+                with outer.cond:
+                    outer.served.append(event.get("eventType", ""))
+                    outer.cond.notify_all()
 
         self.server = _Server(("127.0.0.1", 0), H)
         self.runtime_api = f"127.0.0.1:{self.server.server_address[1]}"

@@ -161,3 +161,29 @@ def test_shutdown_drain_respects_the_deadline_when_loki_hangs(fake_lambda: FakeL
         assert "shutdown_deadline=5" in err
     finally:
         srv.close()
+
+
+def test_shutdown_waits_for_the_last_invokes_late_lines(fake_lambda: FakeLambda, loki: FakeLoki) -> None:
+    import threading
+
+    # GIVEN an invoke whose lines Lambda still holds when SHUTDOWN comes
+    proc = start_extension(fake_lambda.runtime_api, {"LOKI_URL": loki.url})
+    assert fake_lambda.wait(lambda f: f.next_calls >= 1)
+    fake_lambda.invoke("last")
+    assert fake_lambda.wait(lambda f: f.next_calls >= 2)
+    fake_lambda.shutdown(deadline_s=2.0)
+    assert fake_lambda.wait(lambda f: "SHUTDOWN" in f.served)
+    # WHEN they arrive well after the quiet spell (100 ms buffering + 50 ms) would have ended
+    threading.Event().wait(0.4)  # Lambda's lateness is the scenario, not a synchronisation
+    fake_lambda.deliver(
+        [
+            platform("start", {"requestId": "last"}),
+            fn("late 1\n"),
+            fn("late 2\n"),
+            platform("runtimeDone", {"requestId": "last", "status": "success"}),
+        ]
+    )
+    _, err = proc.communicate(timeout=10)
+    # THEN they are shipped before the extension exits
+    assert proc.returncode == 0, err
+    assert [e[2] for e in loki.stored()] == ["late 1", "late 2"]
