@@ -22,7 +22,7 @@ PER_INVOKE = {"short": 2000, "typical": 1000, "long": 100}
 
 
 def run(ctx: Context) -> FigureResult:
-    reps = ctx.pick(1, 3)
+    reps = ctx.pick(1, 5)
     res = FigureResult(name=NAME, title=TITLE, params={"reps": reps})
     for cls, size in workload.LINE_SIZES.items():
         per_invoke = PER_INVOKE[cls]
@@ -36,6 +36,8 @@ def run(ctx: Context) -> FigureResult:
                 if not s.drain(timeout_s=60):
                     raise RuntimeError(f"{cls}: warm-up lines not all stored ({s.stored()}/{s.emitted}, "
                                        f"drops {s.drops()})")
+            floor_lines = workload.lines_like_handler(per_invoke * invokes, size)
+            floor: list[float] = []
             for _ in range(reps):
                 cpu0, stored0 = s.cpu_s(), s.stored()
                 for _ in range(invokes):
@@ -46,8 +48,9 @@ def run(ctx: Context) -> FigureResult:
                     )
                 lines = s.stored() - stored0
                 samples.append((s.cpu_s() - cpu0) * 1e6 / lines)
+                # The floor right after each sample, so both see the same load on a shared machine.
+                floor += cpu_floor.cpu_us_per_line(floor_lines, reps=3)
             s.shutdown()
-        floor = cpu_floor.cpu_us_per_line(workload.lines_like_handler(per_invoke * invokes, size), reps=5)
         res.metrics.append(
             Metric(
                 key=f"cpu_us_per_line_{cls}",

@@ -27,8 +27,6 @@ def run(ctx: Context) -> FigureResult:
     env = dict(os.environ, JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1")
     env["PATH"] = f"{ctx.repo / 'node_modules' / '.bin'}{os.pathsep}{env.get('PATH', '')}"
     argv = [sys.executable, "-m", "bench._synth_worker", "--sizes", ",".join(map(str, sizes))]
-    if ctx.smoke:
-        argv.append("--no-warmup")  # smoke proves the harness; its ratio includes first-use costs
     proc = subprocess.run(
         [*argv, "--reps", str(reps)],
         cwd=ctx.repo,
@@ -55,8 +53,6 @@ def run(ctx: Context) -> FigureResult:
                 goal=GOAL,
             )
         )
-    if ctx.smoke:
-        res.notes.append("Smoke run: no warm-up synth, so the ratio includes jsii's first-use costs.")
     res.notes.append(
         f"Wall time of constructing the app and `app.synth()` in one warm jsii process "
         f"(jsii start-up {data['jsii_start_s']:.1f} s excluded; one warm-up synth per variant); "
