@@ -92,6 +92,7 @@ class Dispatcher:
         self._buffer = Buffer(max_buffer_bytes)
         self._cond = threading.Condition()
         self._push_lock = threading.Lock()
+        self._convert_lock = threading.Lock()
         self._stop = threading.Event()
         self._deadline = time.monotonic() + 3600.0  # replaced by the first event's deadline
         #: Request ids whose platform.runtimeDone arrived, oldest first (an ordered set).
@@ -107,7 +108,10 @@ class Dispatcher:
     # --- input (listener thread) -------------------------------------------------
     def accept(self, body: bytes) -> None:
         try:
-            conv = self._converter.convert(body)
+            # Lambda delivers one batch at a time, but nothing forbids two connections: the
+            # converter's state (request id, repeat detection) must see deliveries in turn.
+            with self._convert_lock:
+                conv = self._converter.convert(body)
         except Exception as e:  # converter never raises; belt and braces for the listener
             warn_once("convert", f"could not read a telemetry delivery ({type(e).__name__}); skipped")
             return

@@ -168,8 +168,12 @@ def _read_body(rfile: Readable, headers: dict[str, str], *, until_eof: bool) -> 
     return rfile.read() if until_eof else b""
 
 
-def read_request(rfile: Readable) -> Request | None:
-    """Read one request (None when the peer closed the connection cleanly)."""
+def read_request(rfile: Readable, on_continue: Callable[[], object] | None = None) -> Request | None:
+    """Read one request (None when the peer closed the connection cleanly).
+
+    ``on_continue`` is called before reading the body of an ``Expect: 100-continue``
+    request (it should send ``100 Continue``; the peer waits for it, e.g. curl).
+    """
     head = _read_headers(rfile)
     if head is None:
         return None
@@ -177,6 +181,8 @@ def read_request(rfile: Readable) -> Request | None:
     parts = start.split(" ")
     if len(parts) < 2:
         raise HTTPError(f"malformed request line {start[:80]!r}")
+    if on_continue is not None and headers.get("expect", "").lower() == "100-continue":
+        on_continue()
     return Request(parts[0].upper(), parts[1], headers, _read_body(rfile, headers, until_eof=False))
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 OK_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
 BAD_RESPONSE = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 #: Lambda holds one keep-alive connection; this is only the accept backlog.
 BACKLOG = 16
@@ -68,7 +69,7 @@ class Listener:
             rfile = http11.SocketReader(conn)
             while True:
                 try:
-                    req = http11.read_request(rfile)
+                    req = http11.read_request(rfile, lambda: conn.sendall(CONTINUE_RESPONSE))
                 except (http11.HTTPError, ValueError):
                     conn.sendall(BAD_RESPONSE)
                     return

@@ -154,3 +154,13 @@ def test_listener_binds_all_interfaces_by_default() -> None:
         assert lst._sock.getsockname()[0] == "0.0.0.0"
     finally:
         lst.close()
+
+
+def test_listener_answers_expect_100_continue(listener: tuple[Listener, queue.Queue[bytes]]) -> None:
+    lst, got = listener
+    with socket.create_connection(("127.0.0.1", lst.port), timeout=5) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 100 Continue")  # the peer waits for this
+        s.sendall(b"[]")
+        assert b"200 OK" in s.recv(100)
+    assert got.get(timeout=5) == b"[]"
