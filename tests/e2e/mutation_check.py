@@ -119,6 +119,12 @@ MUTANTS: dict[str, Mutant] = {
         '__import__("os")._exit(3)\n',
         ("test_e2e_fuzz.py",),
     ),
+    "uncounted-lambda-drops": Mutant(
+        "dispatcher.py",
+        "            self.stats.lambda_dropped_records += conv.lambda_dropped_records\n",
+        "            pass\n",
+        ("test_e2e_burst.py::test_lambda_side_drops_are_counted_and_reported",),
+    ),
     "no-split": Mutant(
         "records.py",
         "        limit = self.max_line_bytes\n",
