@@ -86,7 +86,8 @@ def run(ctx: Context) -> FigureResult:
             value=dur["no_flush"],
             baseline=dur["none"],
             baseline_label="no extension",
-            note="the extension runs beside the function: CPU it takes during the invoke shows here",
+            note="the extension runs beside the function, and with a subscriber the emulator also "
+            "buffers and posts telemetry: both compete for the 2 cores during the invoke",
         )
     )
     res.notes.append(
