@@ -97,6 +97,8 @@ def to_markdown(doc: dict[str, Any]) -> str:
             "",
         ]
     notes = [(fig["title"], n) for fig in doc["figures"] for n in fig["notes"]]
+    notes += [(f"{fig['title']}, {m['label']}", m["note"]) for fig in doc["figures"] for m in fig["metrics"]
+              if m["note"]]
     if notes:
         out += ["## Notes", ""]
         out += [f"- **{title}**: {n}" for title, n in notes]
