@@ -96,14 +96,18 @@ def to_markdown(doc: dict[str, Any]) -> str:
             *rel,
             "",
         ]
+    notes = notes_list(doc)
+    if notes:
+        out += ["## Notes", "", *notes, ""]
+    return "\n".join(out)
+
+
+def notes_list(doc: dict[str, Any]) -> list[str]:
+    """Each figure's method notes and each metric's note, as Markdown bullets."""
     notes = [(fig["title"], n) for fig in doc["figures"] for n in fig["notes"]]
     notes += [(f"{fig['title']}, {m['label']}", m["note"]) for fig in doc["figures"] for m in fig["metrics"]
               if m["note"]]
-    if notes:
-        out += ["## Notes", ""]
-        out += [f"- **{title}**: {n}" for title, n in notes]
-        out.append("")
-    return "\n".join(out)
+    return [f"- **{title}**: {n}" for title, n in notes]
 
 
 def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
@@ -133,6 +137,10 @@ def results_block(doc: dict[str, Any]) -> str:
         "### Reliability",
         "",
         *(reliability_table(doc) or ["(no fault figures in this run)"]),
+        "",
+        "### Notes on this run",
+        "",
+        *notes_list(doc),
         "",
         END_MARK,
     ]
