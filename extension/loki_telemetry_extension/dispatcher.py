@@ -93,6 +93,7 @@ class Dispatcher:
         self._cond = threading.Condition()
         self._push_lock = threading.Lock()
         self._convert_lock = threading.Lock()
+        self._sender_parked = False
         self._stop = threading.Event()
         self._deadline = time.monotonic() + 3600.0  # replaced by the first event's deadline
         #: Request ids whose platform.runtimeDone arrived, oldest first (an ordered set).
@@ -129,10 +130,16 @@ class Dispatcher:
 
     # --- control (main thread) ---------------------------------------------------
     def set_deadline(self, monotonic_deadline: float) -> None:
-        """Pushes from now on must end by this monotonic time (the current event's deadline)."""
+        """Pushes from now on must end by this monotonic time (the current event's deadline).
+
+        Wakes the sender only if it is parked waiting for a new deadline: at every INVOKE
+        the main thread is on its way to ``next``, and a woken sender would compete with it
+        for the GIL. A sender waiting for the age trigger wakes by itself after a thaw.
+        """
         with self._cond:
             self._deadline = monotonic_deadline
-            self._cond.notify_all()
+            if self._sender_parked:
+                self._cond.notify_all()
 
     def deadline(self) -> float:
         return self._deadline
@@ -221,8 +228,12 @@ class Dispatcher:
                     # Out of time for this invoke: wait for the next thaw/event to move the deadline.
                     with self._cond:
                         d = self._deadline
-                        while not self._stop.is_set() and self._deadline == d:
-                            self._cond.wait()
+                        self._sender_parked = True
+                        try:
+                            while not self._stop.is_set() and self._deadline == d:
+                                self._cond.wait()
+                        finally:
+                            self._sender_parked = False
             except Exception as e:  # never let the sender die silently
                 warn_once("sender", f"sender error {type(e).__name__}: {e}; continuing")
                 self._stop.wait(0.1)
