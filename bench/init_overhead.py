@@ -8,9 +8,11 @@ call on arrival; its first ``next`` is then answered with SHUTDOWN so it exits.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 from ._extapi_stub import ExtensionsApiStub
 from .context import Context
@@ -24,10 +26,10 @@ GOAL = Goal(text="≤ 2x bare python3 start", compare="ratio", threshold=2.0)
 EXIT_TIMEOUT_S = 10.0
 
 
-def run(ctx: Context) -> FigureResult:
-    shim = python_shim_dir(ctx.workdir, ctx.extension_python)
+def _measure(ctx: Context, python: str, reps: int) -> tuple[list[float], list[float], list[float]]:
+    """(extension start → first next, bare start, extension start → register) samples in ms."""
+    shim = python_shim_dir(ctx.workdir / f"shim-{abs(hash(python))}", python)
     python3 = str(shim / "python3")
-    reps = ctx.pick(3, 30)
     register_ms: list[float] = []
 
     def bare() -> float:
@@ -79,11 +81,28 @@ def run(ctx: Context) -> FigureResult:
     extension()
     register_ms.clear()
     ext_ms, bare_ms = interleave([extension, bare], reps)
+    return ext_ms, bare_ms, register_ms
+
+
+def _other_pythons(current: str) -> list[tuple[str, str]]:
+    """(version, interpreter) of each Lambda Python runtime pyenv has, besides ``current``."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    out: list[tuple[str, str]] = []
+    for minor in ("3.10", "3.11", "3.12", "3.13"):
+        found = sorted(root.glob(f"{minor}.*/bin/python3"))
+        if found and found[-1].resolve() != Path(current).resolve():
+            out.append((minor, str(found[-1])))
+    return out
+
+
+def run(ctx: Context) -> FigureResult:
+    reps = ctx.pick(3, 30)
+    ext_ms, bare_ms, register_ms = _measure(ctx, ctx.extension_python, reps)
     res = FigureResult(name=NAME, title=TITLE, params={"reps": reps, "python": ctx.extension_python})
     res.metrics.append(
         Metric(
             key="init_to_first_next",
-            label="extension start → first next",
+            label=f"extension start → first next ({Path(ctx.extension_python).name})",
             unit="ms",
             value=Summary.of(ext_ms),
             baseline=Summary.of(bare_ms),
@@ -102,6 +121,21 @@ def run(ctx: Context) -> FigureResult:
                 baseline_label="`python3 -I -S -c pass`",
             )
         )
+    if not ctx.smoke:
+        for version, python in _other_pythons(ctx.extension_python):
+            ctx.log(f"   Python {version}")
+            e, b, _ = _measure(ctx, python, max(10, reps // 2))
+            res.metrics.append(
+                Metric(
+                    key=f"init_to_first_next_py{version.replace('.', '')}",
+                    label=f"extension start → first next, Python {version}",
+                    unit="ms",
+                    value=Summary.of(e),
+                    baseline=Summary.of(b),
+                    baseline_label=f"`python{version} -I -S -c pass`",
+                    goal=GOAL,
+                )
+            )
     res.notes.append(
         "Start = just before fork/exec of the sh launcher; first next = arrival at a 127.0.0.1 "
         "Extensions-API stub. Baseline = fork/exec to exit of the same interpreter."

@@ -12,7 +12,7 @@ def python_shim_dir(workdir: Path, python: str) -> Path:
     """A directory whose ``python3`` is ``python``: put it first on PATH so the launcher's
     ``python3`` fallback (there is no /var/lang/bin/python3 here) picks the interpreter we measure."""
     shim = workdir / "pyshim"
-    shim.mkdir(exist_ok=True)
+    shim.mkdir(parents=True, exist_ok=True)
     link = shim / "python3"
     if link.is_symlink() or link.exists():
         link.unlink()
