@@ -110,7 +110,7 @@ MUTANTS: dict[str, Mutant] = {
         "            pass\n",
         (
             "test_e2e_misconfig.py::test_unreachable_loki_reports_every_dropped_line",
-            "test_e2e_shutdown.py::test_shutdown_with_slow_loki_stores_or_reports_every_line",
+            "test_e2e_shutdown.py::test_shutdown_with_loki_down_reports_exactly_what_it_dropped",
         ),
     ),
     "listener-dies-on-garbage": Mutant(
