@@ -4,6 +4,7 @@ metadata, and the extension adds (almost) nothing to any invoke."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from loki_telemetry_extension import envvars
@@ -159,3 +160,27 @@ def test_extension_logs_never_loop_back_the_extensions_own_diagnostics(
     looped = [ln for ln in shipped if "entries lost" not in ln]
     assert looped == [], looped
     assert_same_lines([e.line for e in function_entries(receiver, name)], [f"x{i}" for i in range(5)])
+
+
+def test_loki_ip_means_port_3100_and_the_push_path(make_emulator: MakeEmulator) -> None:
+    """The seed's LOKI_IP contract: ``http://<LOKI_IP>:3100/loki/api/v1/push``. The receiver
+    sits on port 3100 of a spare loopback address (all of 127.0.0.0/8 is loopback), so a
+    demo's Loki on 127.0.0.1:3100 cannot collide with it."""
+    from harness.loki_receiver import LokiReceiver
+
+    rng = random.Random()
+    for _ in range(20):
+        host = f"127.{rng.randint(1, 254)}.{rng.randint(1, 254)}.{rng.randint(2, 254)}"
+        try:
+            loki = LokiReceiver(host=host, port=envvars.LOKI_IP_PORT).start()
+        except OSError:
+            continue  # that address:port is taken; try another
+        break
+    else:
+        raise AssertionError("no free loopback address for port 3100")
+    with loki:
+        emulator = make_emulator({envvars.LOKI_IP: host}, function_name="e2e-loki-ip")
+        invoke_ok(emulator, [{"print": ["via LOKI_IP"]}])
+        emulator.shutdown()
+        assert [e.line for e in function_entries(loki, "e2e-loki-ip")] == ["via LOKI_IP"]
+        assert {r.path for r in loki.push_requests()} == {envvars.LOKI_PUSH_PATH}
