@@ -142,12 +142,10 @@ class Buffer:
     def add(self, entries: Iterable[Entry], now: float) -> int:
         """Append; returns how many of the oldest queued entries were dropped to make room."""
         q = self._q
-        added = 0
-        for e in entries:
-            size = len(e[2]) + ENTRY_OVERHEAD + (METADATA_OVERHEAD if e[3] else 0)
-            q.append((e, now, size))
-            added += size
-        self.queued_bytes += added
+        plain, with_meta = ENTRY_OVERHEAD, ENTRY_OVERHEAD + METADATA_OVERHEAD
+        items = [(e, now, len(e[2]) + (with_meta if e[3] else plain)) for e in entries]
+        q.extend(items)
+        self.queued_bytes += sum([t[2] for t in items])
         dropped = 0
         while q and self.queued_bytes + self.inflight_bytes > self.max_bytes:
             self.queued_bytes -= q.popleft()[2]

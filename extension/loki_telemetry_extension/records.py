@@ -209,18 +209,21 @@ class RecordConverter:
         append = out.entries.append
         limit4 = self.max_line_bytes // 4
         cache = _prefix_cache
+        meta_cache = self._meta_cache
+        cur_ms = self._cur_ms
         for item in items:
             try:
                 # Inlined hot path (one text line of the function, Lambda's time format, no
-                # split needed); everything else goes through _one.
+                # split needed): the same steps as _one/_add/_ts/_meta without the calls.
                 if type(item) is dict and item.get("type") == "function":
                     record = item.get("record")
                     t = item.get("time")
                     if (type(record) is str and type(t) is str and len(t) == 24 and t[23] == "Z"
                             and t[19] == "." and t[:19] == cache[0] and len(record) <= limit4):
-                        ms = t[20:23]
-                        if ms.isdigit():
-                            ts = cache[1] * 1_000_000_000 + int(ms) * 1_000_000  # type: ignore[operator]
+                        ms_text = t[20:23]
+                        if ms_text.isdigit():
+                            ms = cache[1] * 1000 + int(ms_text)  # type: ignore[operator]
+                            ts = ms * 1_000_000
                             line = record[:-1] if record.endswith("\n") else record
                             if line.endswith("\r"):
                                 line = line[:-1]
@@ -228,8 +231,23 @@ class RecordConverter:
                             if line.startswith("["):
                                 level, rid = _text_level_and_request(line)
                             rid = rid or self.current_request_id
-                            meta = self._meta(level, rid) if (level or rid) else None
-                            append((STREAM_FUNCTION, self._ts(STREAM_FUNCTION, ts, line), line, meta))
+                            if level or rid:
+                                meta = meta_cache.get((level, rid))
+                                if meta is None:
+                                    meta = self._meta(level, rid)
+                            else:
+                                meta = None
+                            # repeat detection (see _ts), inlined
+                            if ms > cur_ms[STREAM_FUNCTION]:
+                                cur_ms[STREAM_FUNCTION] = ms
+                                self._used[STREAM_FUNCTION] = {line: ts}
+                            elif ms == cur_ms[STREAM_FUNCTION]:
+                                used = self._used[STREAM_FUNCTION]
+                                prev = used.get(line)
+                                if prev is not None and prev >= ts:
+                                    ts = prev + 1
+                                used[line] = ts
+                            append((STREAM_FUNCTION, ts, line, meta))
                             continue
                 self._one(item, out)
             except Exception:
