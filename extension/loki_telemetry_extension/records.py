@@ -210,7 +210,9 @@ class RecordConverter:
         limit4 = self.max_line_bytes // 4
         cache = _prefix_cache
         meta_cache = self._meta_cache
-        cur_ms = self._cur_ms
+        cur_ms = self._cur_ms[STREAM_FUNCTION]
+        used = self._used[STREAM_FUNCTION]
+        request_id = self.current_request_id
         for item in items:
             try:
                 # Inlined hot path (one text line of the function, Lambda's time format, no
@@ -218,40 +220,45 @@ class RecordConverter:
                 if type(item) is dict and item.get("type") == "function":
                     record = item.get("record")
                     t = item.get("time")
-                    if (type(record) is str and type(t) is str and len(t) == 24 and t[23] == "Z"
-                            and t[19] == "." and t[:19] == cache[0] and len(record) <= limit4):
+                    if (type(record) is str and type(t) is str and t[:19] == cache[0] and len(t) == 24
+                            and t[19] == "." and t[23] == "Z" and len(record) <= limit4):
                         ms_text = t[20:23]
                         if ms_text.isdigit():
                             ms = cache[1] * 1000 + int(ms_text)  # type: ignore[operator]
                             ts = ms * 1_000_000
-                            line = record[:-1] if record.endswith("\n") else record
-                            if line.endswith("\r"):
+                            line = record[:-1] if record[-1:] == "\n" else record
+                            if line[-1:] == "\r":
                                 line = line[:-1]
-                            level = rid = None
-                            if line.startswith("["):
+                            if line[:1] == "[":
                                 level, rid = _text_level_and_request(line)
-                            rid = rid or self.current_request_id
-                            if level or rid:
-                                meta = meta_cache.get((level, rid))
-                                if meta is None:
-                                    meta = self._meta(level, rid)
+                                rid = rid or request_id
+                                meta = (meta_cache.get((level, rid)) or self._meta(level, rid)) \
+                                    if (level or rid) else None
+                            elif request_id:
+                                meta = meta_cache.get((None, request_id)) or self._meta(None, request_id)
                             else:
                                 meta = None
                             # repeat detection (see _ts), inlined
-                            if ms > cur_ms[STREAM_FUNCTION]:
-                                cur_ms[STREAM_FUNCTION] = ms
-                                self._used[STREAM_FUNCTION] = {line: ts}
-                            elif ms == cur_ms[STREAM_FUNCTION]:
-                                used = self._used[STREAM_FUNCTION]
+                            if ms > cur_ms:
+                                cur_ms = ms
+                                used = {line: ts}
+                            elif ms == cur_ms:
                                 prev = used.get(line)
                                 if prev is not None and prev >= ts:
                                     ts = prev + 1
                                 used[line] = ts
                             append((STREAM_FUNCTION, ts, line, meta))
                             continue
-                self._one(item, out)
+                # Anything else: sync the hoisted state, take the general path, reload it.
+                self._cur_ms[STREAM_FUNCTION], self._used[STREAM_FUNCTION] = cur_ms, used
+                try:
+                    self._one(item, out)
+                finally:
+                    cur_ms, used = self._cur_ms[STREAM_FUNCTION], self._used[STREAM_FUNCTION]
+                    request_id = self.current_request_id
             except Exception:
                 continue
+        self._cur_ms[STREAM_FUNCTION], self._used[STREAM_FUNCTION] = cur_ms, used
         return out
 
     def _meta(self, level: str | None, rid: str | None) -> Metadata:
