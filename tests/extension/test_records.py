@@ -341,3 +341,25 @@ def test_streams_are_independent_for_time_adjustment() -> None:
         )
     )
     assert [e[1] for e in out.entries] == [T_NS, T_NS]
+
+
+def test_repeat_detection_is_shared_between_fast_and_general_paths() -> None:
+    other_format = "2024-03-05T08:07:08.123+02:00"  # same instant, taken by the general path
+    out = conv().convert(
+        body(
+            {"time": T, "type": "function", "record": "x\n"},
+            {"time": T, "type": "function", "record": {"message": "json", "level": "INFO"}},
+            {"time": other_format, "type": "function", "record": "x\n"},
+            {"time": T, "type": "function", "record": "x\n"},
+            {"time": T, "type": "platform.start", "record": {"requestId": "r2"}},
+            {"time": T, "type": "function", "record": "y\n"},
+        )
+    )
+    assert [(e[2], e[1] - T_NS) for e in out.entries] == [
+        ("x", 0),
+        ('{"message":"json","level":"INFO"}', 0),
+        ("x", 1),
+        ("x", 2),
+        ("y", 0),
+    ]
+    assert out.entries[-1][3] == {"request_id": "r2"}  # the request id set by the general path
