@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loki_telemetry_construct._layer.loki_telemetry_extension import envvars
+from loki_telemetry_construct import envvars
 
 PAGE_LIMIT = 5_000
 ENCODING_FLAGS_HEADER = "X-Loki-Response-Encoding-Flags"

@@ -15,8 +15,7 @@ from typing import Any
 
 from constructs import Construct
 
-from loki_telemetry_construct import with_loki_logging
-from loki_telemetry_construct._layer.loki_telemetry_extension import envvars
+from loki_telemetry_construct import envvars, with_loki_logging
 
 #: The local receiver's (and a stock Loki's) push URL on this machine: `make demo`'s default sink.
 DEFAULT_LOKI_URL = f"http://127.0.0.1:{envvars.LOKI_IP_PORT}{envvars.LOKI_PUSH_PATH}"

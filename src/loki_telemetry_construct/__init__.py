@@ -10,6 +10,7 @@ configuration, to every supported function in a scope::
 
 from __future__ import annotations
 
+from ._contract import envvars
 from .aspect import LokiLogging, Selector, with_loki_logging
 from .layer import SUPPORTED_ARCHITECTURES, SUPPORTED_RUNTIMES, LokiTelemetryLayer
 from .options import ConfigError, CredentialSource, TelemetryBuffering
@@ -25,5 +26,6 @@ __all__ = [
     "Selector",
     "TelemetryBuffering",
     "WarningIds",
+    "envvars",
     "with_loki_logging",
 ]
