@@ -31,6 +31,9 @@ class WarningIds:
     CONFLICTING_SETTINGS = _PREFIX + "conflictingSettings"
     #: The function's role is imported and immutable: the credential grant or the CloudWatch Deny is missing.
     IMMUTABLE_ROLE = _PREFIX + "immutableRole"
+    #: ``LokiTelemetryLayer(precompile=True)`` found no interpreter for a compatible runtime, or
+    #: one failed to compile: the layer works, but those runtimes compile the extension at cold start.
+    PRECOMPILE_SKIPPED = _PREFIX + "precompileSkipped"
 
 
 #: Errors cannot be acknowledged; listed for documentation and tests.
