@@ -66,10 +66,14 @@ def test_report_names_the_instrumented_and_the_skipped_functions(clean_run: Run)
 
 def test_the_run_leaves_the_staged_assets_as_cdk_wrote_them(clean_run: Run) -> None:
     # The function ran from cdk.out in place: like Lambda's read-only /var/task, no bytecode lands there.
+    # The only .pyc are the ones the layer ships (synth-time, PEP 552 unchecked-hash: flags == 1);
+    # one the run wrote would be timestamp-based (flags == 0) or sit outside the layer's package.
     cdk_out = clean_run.work_dir / "cdk.out"
     assert list(cdk_out.glob("asset.*"))
-    assert not list(cdk_out.rglob("__pycache__"))
-    assert not list(cdk_out.rglob("*.pyc"))
+    for pyc in cdk_out.rglob("*.pyc"):
+        assert pyc.parent.name == "__pycache__" and pyc.parent.parent.name == "loki_telemetry_extension", pyc
+        assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01, pyc
+    assert all(cache.parent.name == "loki_telemetry_extension" for cache in cdk_out.rglob("__pycache__"))
 
 
 def test_lines_are_counted_by_label_set(clean_run: Run) -> None:
