@@ -18,7 +18,7 @@ from .runner import FIGURES, run
 
 DEFAULT_OUT = REPO / "bench" / "results"
 RESULTS_MD = REPO / "bench" / "RESULTS.md"
-PERFORMANCE_MD = REPO / "docs" / "performance.md"
+README_MD = REPO / "README.md"
 
 
 def _default_extension_python() -> str:
@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.smoke and not args.only and args.out == DEFAULT_OUT:
         # A complete full run is the one the docs quote: keep it in git next to the code.
         RESULTS_MD.write_text(md_path.read_text())
-        if PERFORMANCE_MD.exists():
-            PERFORMANCE_MD.write_text(splice(PERFORMANCE_MD.read_text(), results_block(doc)))
-        print(f"wrote {RESULTS_MD} and the tables in {PERFORMANCE_MD} (commit them with the code "
+        if README_MD.exists():
+            README_MD.write_text(splice(README_MD.read_text(), results_block(doc)))
+        print(f"wrote {RESULTS_MD} and the tables in {README_MD} (commit them with the code "
               "they measured)", file=sys.stderr)
     return 1 if any(f["status"] != "ok" for f in doc["figures"]) else 0
 

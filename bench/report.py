@@ -1,4 +1,4 @@
-"""Render a run's results as JSON and as the Markdown tables docs/performance.md shows."""
+"""Render a run's results as JSON and as the Markdown tables the README shows."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ END_MARK = "<!-- bench:results:end -->"
 
 
 def results_block(doc: dict[str, Any]) -> str:
-    """The run's tables for docs/performance.md: when, where, and the figures."""
+    """The run's tables for the README: when, where, and the figures."""
     lines = [
         BEGIN_MARK,
         f"Figures of the run of {doc['started_utc']} UTC (`{doc['command']}`, {doc['duration_s']:.0f} s) on: "

@@ -44,7 +44,7 @@ class LokiLogging:
 
     Apply it with :func:`with_loki_logging` or ``Aspects.of(scope).add(LokiLogging(...))``.
     Every option is keyword-only and validated here, before anything is created; see
-    ``docs/construct.md`` for the table of options and the environment variable each sets.
+    the README for the table of options and the environment variable each sets.
 
     :param loki_ip: host or IPv4 address of a Loki; means ``http://<loki_ip>:3100/loki/api/v1/push``.
     :param loki_url: full push URL, http or https. Exactly one of ``loki_ip``/``loki_url``.
