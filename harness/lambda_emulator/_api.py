@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import re
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from ._environment import Environment
 from ._state import Reply
@@ -128,6 +130,13 @@ class ApiServer(ThreadingHTTPServer):
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.server_port}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Processes are frozen, reset and SIGKILLed by design: a peer that vanishes mid-call
+        # (e.g. a killed extension's pending next) is not an emulator error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def start(self) -> None:
         self._thread.start()

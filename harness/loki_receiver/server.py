@@ -57,6 +57,13 @@ class Server(ThreadingHTTPServer):
             self._conns.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that vanishes mid-request (an extension SIGKILLed at the shutdown deadline,
+        # a cut keep-alive socket) is normal here, as for Loki: no traceback for it.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def cut_connections(self) -> None:
         """Close every open connection (an outage must not be served through keep-alive sockets)."""
         with self._conns_lock:
