@@ -80,14 +80,8 @@ class FakeLoki:
             return [e for r in self.requests for e in r.entries() if getattr(r, "ok", True)]
 
     def wait_for(self, pred: Callable[[FakeLoki], bool], timeout: float = 10.0) -> bool:
-        end = time.monotonic() + timeout
         with self.cond:
-            while not pred(self):
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                self.cond.wait(left)
-            return True
+            return self.cond.wait_for(lambda: pred(self), timeout)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -173,14 +167,8 @@ class FakeLambda:
         threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
 
     def wait(self, pred: Callable[[FakeLambda], bool], timeout: float = 10.0) -> bool:
-        end = time.monotonic() + timeout
         with self.cond:
-            while not pred(self):
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                self.cond.wait(left)
-            return True
+            return self.cond.wait_for(lambda: pred(self), timeout)
 
     def listener_port(self) -> int:
         assert self.subscription is not None
