@@ -13,9 +13,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 EXT_PYTHONS ?= 3.10 3.11 3.12 3.13
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint typecheck pytest test-extension-pythons integ-snapshot demo bench bench-smoke clean
+.PHONY: qemu setup test lint typecheck pytest test-extension-pythons integ-snapshot demo bench bench-smoke clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed qemu
+
+# arm64 binaries of the native extension run under qemu-user in the tests.
+qemu:
+	@command -v qemu-aarch64-static >/dev/null || { \
+	  echo "== installing qemu-user-static (Debian) for arm64 test runs"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static >/dev/null; }
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +41,7 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy src
-	$(BIN)/mypy extension/loki_telemetry_extension
+	$(BIN)/mypy extension/python/loki_telemetry_extension
 	$(BIN)/mypy harness
 
 pytest: setup

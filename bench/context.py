@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-LAYER_DIR = REPO / "extension"
+LAYER_DIR = REPO / "extension" / "python"
 
 
 @dataclass(frozen=True)

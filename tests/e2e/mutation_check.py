@@ -167,7 +167,7 @@ MUTANTS: dict[str, Mutant] = {
 
 def run(name: str, mutant: Mutant, workdir: Path) -> str:
     layer = workdir / name / "extension"
-    shutil.copytree(REPO / "extension", layer, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "extension" / "python", layer, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
     target = layer / "loki_telemetry_extension" / mutant.file
     src = target.read_text()
     if src.count(mutant.old) != 1:

@@ -22,7 +22,7 @@ from loki_telemetry_extension import envvars
 REPO = Path(__file__).resolve().parents[2]
 #: The layer root exactly as LokiTelemetryLayer bundles it. E2E_LAYER_DIR points the
 #: suite at another copy (e.g. a deliberately broken one, to check the tests can fail).
-LAYER_DIR = Path(os.environ.get("E2E_LAYER_DIR") or REPO / "extension")
+LAYER_DIR = Path(os.environ.get("E2E_LAYER_DIR") or REPO / "extension" / "python")
 FUNCTIONS_DIR = Path(__file__).resolve().parent / "functions"
 HANDLER = "app.handler"
 EXTENSION_MARKER = "[loki-telemetry-extension]"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from ext_fakes import FakeLambda, FakeLoki
 
-EXTENSION_ROOT = Path(__file__).resolve().parents[2] / "extension"
+EXTENSION_ROOT = Path(__file__).resolve().parents[2] / "extension" / "python"
 LAUNCHER = EXTENSION_ROOT / "extensions" / "loki-telemetry-extension"
 
 
