@@ -24,15 +24,42 @@ MIN_BATCH_SIZE = 1
 MAX_BATCH_SIZE = 10_000
 
 #: Oldest queued entry's age (ms) at which a push is due even below the batch size.
+#: 500 ms: with the Telemetry API's buffering and one push, a line is in Loki within 1 s.
 LOKI_FLUSH_INTERVAL_MS = "LOKI_FLUSH_INTERVAL_MS"
-DEFAULT_FLUSH_INTERVAL_MS = 1_000
+DEFAULT_FLUSH_INTERVAL_MS = 500
 MIN_FLUSH_INTERVAL_MS = 1
 MAX_FLUSH_INTERVAL_MS = 60_000
 
-#: "true" ships each invoke's logs before the environment freezes (waits, bounded,
-#: for platform.runtimeDone of the request). Default "false": batch mode.
+#: When an invoke's lines are pushed (see README "Flush modes"):
+#:   adaptive       sparse invokes: before the freeze (as end_of_invoke); dense invokes: by the
+#:                  background sender in the thawed time between invokes, no per-invoke wait
+#:   end_of_invoke  after every invoke, wait (bounded by its deadline) for platform.runtimeDone,
+#:                  push, then call next
+#:   batch          only the background sender (size / age triggers) while thawed
+#: Lambda Managed Instances are never frozen: they always flush on time and size.
+LOKI_FLUSH = "LOKI_FLUSH"
+FLUSH_MODES = ("adaptive", "end_of_invoke", "batch")
+DEFAULT_FLUSH = "adaptive"
+
+#: Legacy switch, read only when LOKI_FLUSH is unset: "true" means end_of_invoke, "false" batch.
 LOKI_SHIP_BEFORE_FREEZE = "LOKI_SHIP_BEFORE_FREEZE"
 DEFAULT_SHIP_BEFORE_FREEZE = False
+
+#: adaptive: an invoke counts as dense when it arrives within this many ms of the previous
+#: invoke's end (its platform.runtimeDone); DENSE_STREAK dense invokes in a row switch to
+#: shipping between invokes. 0 = always ship before the freeze.
+LOKI_DENSE_GAP_MS = "LOKI_DENSE_GAP_MS"
+DEFAULT_DENSE_GAP_MS = 200
+MIN_DENSE_GAP_MS = 0
+MAX_DENSE_GAP_MS = 60_000
+DENSE_STREAK = 3
+
+#: Every mode: before calling next, push first when the queued bytes reach this percentage
+#: of LOKI_MAX_BUFFER_BYTES (so a burst never waits for a freeze with the buffer near full).
+LOKI_HIGH_WATER_PERCENT = "LOKI_HIGH_WATER_PERCENT"
+DEFAULT_HIGH_WATER_PERCENT = 50
+MIN_HIGH_WATER_PERCENT = 1
+MAX_HIGH_WATER_PERCENT = 100
 
 #: Upper bound on queued log bytes held in memory; when full the oldest are dropped and counted.
 LOKI_MAX_BUFFER_BYTES = "LOKI_MAX_BUFFER_BYTES"
@@ -98,7 +125,10 @@ ALL = (
     LOKI_URL,
     DISPATCH_MIN_BATCH_SIZE,
     LOKI_FLUSH_INTERVAL_MS,
+    LOKI_FLUSH,
     LOKI_SHIP_BEFORE_FREEZE,
+    LOKI_DENSE_GAP_MS,
+    LOKI_HIGH_WATER_PERCENT,
     LOKI_MAX_BUFFER_BYTES,
     LOKI_TELEMETRY_TYPES,
     LOKI_BUFFER_MAX_ITEMS,
@@ -110,3 +140,18 @@ ALL = (
     LOKI_BEARER_TOKEN_SECRET_ARN,
     LOKI_MAX_LINE_BYTES,
 )
+
+# --- Read from Lambda (not set by the construct) ------------------------------
+#: Lambda Managed Instances set it to MANAGED_INSTANCES: register SHUTDOWN only, no freeze.
+AWS_LAMBDA_INITIALIZATION_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"
+MANAGED_INSTANCES = "lambda-managed-instances"
+
+# --- What the extension writes (both builds, same text) -----------------------
+#: Prefix of every diagnostic line; lines with it are never shipped back (no loop).
+DIAG_MARKER = "[loki-telemetry-extension]"
+#: Structured-metadata keys on each entry (in the line as ` key=value` on a Loki without it).
+METADATA_REQUEST_ID = "request_id"
+METADATA_LEVEL = "level"
+METADATA_TENANT_ID = "tenant_id"
+#: Drop counters, in report order: "log entries lost so far: buffer_full=0, ..."
+DROP_REASONS = ("buffer_full", "rejected_by_loki", "shutdown_deadline", "lambda_logs_dropped")
