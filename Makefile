@@ -34,7 +34,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 ## test: the whole suite (lint, types, pytest, extension on every runtime, integ snapshot)
-test: setup lint typecheck pytest test-extension-pythons integ-snapshot bench-smoke
+test: setup lint typecheck pytest test-extension-pythons test-native integ-snapshot bench-smoke
 
 lint: setup
 	$(BIN)/ruff check src extension harness tests integ bench
@@ -57,6 +57,16 @@ test-extension-pythons:
 	  echo "== extension unit tests on $$($$py --version)"; \
 	  $$env/bin/python -m pytest -q -p no:cacheprovider tests/extension; \
 	done
+
+## native: the Go build of the extension, both architectures, into build/native/<arch>/
+.PHONY: native test-native
+native: setup
+	$(BIN)/python extension/native/build.py --out build/native
+
+# go vet + Go unit tests of the native build (stdlib only, no module proxy).
+test-native: setup native
+	cd extension/native && CGO_ENABLED=0 GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod $(BIN)/go vet ./... && \
+	  CGO_ENABLED=0 GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod $(BIN)/go test ./...
 
 integ-snapshot: setup
 	$(BIN)/python -m integ.check_snapshot
