@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import _layers
+from . import _layers, _runtimes
 from ._api import ApiServer
 from ._environment import Config, Environment, extension_environment
 from ._procs import proc_state
@@ -76,9 +76,13 @@ class LambdaEmulator:
         runtime_shutdown_s: float = 0.3,
         telemetry_buffer_limit_bytes: int = DEFAULT_TELEMETRY_BUFFER_LIMIT_BYTES,
         delivery_timeout_s: float = DEFAULT_DELIVERY_TIMEOUT_S,
+        runtime: str | None = None,
+        node_binary: str | os.PathLike[str] | None = None,
     ) -> None:
         if log_format not in LOG_FORMATS:
             raise ValueError(f"log_format must be one of {LOG_FORMATS}, got {log_format!r}")
+        if runtime is not None and runtime not in _runtimes.RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(_runtimes.RUNTIMES)}, got {runtime!r}")
         self.handler = handler
         self.code_dir = Path(code_dir).resolve()
         if not self.code_dir.is_dir():
@@ -99,6 +103,8 @@ class LambdaEmulator:
         self.runtime_shutdown_s = runtime_shutdown_s
         self.delivery_timeout_s = delivery_timeout_s
         self.telemetry_buffer_limit_bytes = telemetry_buffer_limit_bytes
+        self.runtime = runtime
+        self.node_binary = node_binary
 
         #: Counters over the emulator's whole life (across environment resets).
         self.stats = TelemetryStats()
@@ -180,9 +186,10 @@ class LambdaEmulator:
     def _config(self) -> Config:
         opt = self.opt_dir
         assert self._tmp is not None
-        major, minor = self._python_version()
+        python_family = self.runtime is None or self.runtime.startswith("python")
+        major, minor = self._python_version() if python_family else (0, 0)
+        rt = _runtimes.resolve(self.runtime, (major, minor))
         runtime_bin = str(Path(self.runtime_python).parent)
-        path = f"{runtime_bin}:{_BASE_PATH}:{opt / 'bin'}"
         log_stream = time.strftime("%Y/%m/%d") + f"/[$LATEST]{secrets.token_hex(16)}"
         runtime_env: dict[str, str] = {**self.user_env}
         # Lambda's reserved variables win over the user's, as Lambda refuses to let them be set.
@@ -198,24 +205,42 @@ class LambdaEmulator:
                 "AWS_LAMBDA_LOG_FORMAT": self.log_format,
                 "AWS_REGION": self.region,
                 "AWS_DEFAULT_REGION": self.region,
-                "AWS_EXECUTION_ENV": f"AWS_Lambda_python{major}.{minor}",
                 "_HANDLER": self.handler,
                 "LAMBDA_TASK_ROOT": str(self.code_dir),
-                "LAMBDA_RUNTIME_DIR": runtime_bin,
                 "LANG": "en_US.UTF-8",
                 "TZ": ":UTC",
-                "PATH": path,
-                "PYTHONPATH": os.pathsep.join(
-                    [
-                        str(self.code_dir),
-                        str(opt / "python" / "lib" / f"python{major}.{minor}" / "site-packages"),
-                        str(opt / "python"),
-                    ]
-                ),
             }
         )
+        if rt.execution_env is not None:
+            runtime_env["AWS_EXECUTION_ENV"] = rt.execution_env
+        runtime_argv: tuple[str, ...]
+        if rt.family == "python":
+            runtime_env["LAMBDA_RUNTIME_DIR"] = runtime_bin
+            runtime_env["PATH"] = f"{runtime_bin}:{_BASE_PATH}:{opt / 'bin'}"
+            runtime_env["PYTHONPATH"] = os.pathsep.join(
+                [
+                    str(self.code_dir),
+                    str(opt / "python" / "lib" / f"python{major}.{minor}" / "site-packages"),
+                    str(opt / "python"),
+                ]
+            )
+            runtime_argv = (self.runtime_python, "-m", "awslambdaric", self.handler)
+        elif rt.family == "nodejs":
+            node = _runtimes.find_node(self.node_binary)
+            runtime_env["LAMBDA_RUNTIME_DIR"] = str(_runtimes.NODE_CLIENT.parent)
+            runtime_env["PATH"] = f"{Path(node).parent}:{_BASE_PATH}:{opt / 'bin'}"
+            runtime_env["NODE_PATH"] = _runtimes.node_path(opt, rt, self.code_dir)
+            runtime_argv = (node, str(_runtimes.NODE_CLIENT))
+        else:
+            bootstrap = self.code_dir / "bootstrap"
+            runtime_env["LAMBDA_RUNTIME_DIR"] = str(self.code_dir)
+            runtime_env["PATH"] = f"{_BASE_PATH}:{opt / 'bin'}"
+            runtime_argv = (str(bootstrap),)
         if self.application_log_level:
             runtime_env["AWS_LAMBDA_LOG_LEVEL"] = self.application_log_level
+        # Extensions see the same PATH as a Python function's (with the chosen `python3` first).
+        ext_base = dict(runtime_env)
+        ext_base["PATH"] = f"{runtime_bin}:{_BASE_PATH}:{opt / 'bin'}"
         return Config(
             handler=self.handler,
             code_dir=self.code_dir,
@@ -226,14 +251,14 @@ class LambdaEmulator:
             region=self.region,
             account_id=self.account_id,
             log_format=self.log_format,
-            runtime_argv=(self.runtime_python, "-m", "awslambdaric", self.handler),
+            runtime_argv=runtime_argv,
             runtime_env=runtime_env,
-            extension_env=extension_environment(runtime_env, str(self._tmp / "bin")),
+            extension_env=extension_environment(ext_base, str(self._tmp / "bin")),
             extension_paths=tuple(_layers.external_extensions(opt)),
             init_timeout_s=self.init_timeout_s,
             shutdown_timeout_s=self.shutdown_timeout_s,
             runtime_shutdown_s=self.runtime_shutdown_s,
-            runtime_version=f"python:{major}.{minor}.emulator",
+            runtime_version=rt.runtime_version,
         )
 
     def _trace(self, what: str, who: str) -> None:

@@ -218,15 +218,20 @@ class Environment(SandboxState):
         if failure is None:
             # Runtime init: start the runtime; init ends when it and every extension wait in next.
             self._on_event("start", "runtime")
-            self.runtime = ManagedProcess(
-                "runtime",
-                cfg.runtime_argv,
-                env=cfg.runtime_env,
-                cwd=cfg.code_dir,
-                on_line=self._function_line,
-                on_exit=self._process_exited,
-                telemetry_fd_sink=self._function_frame,
-            )
+            try:
+                self.runtime = ManagedProcess(
+                    "runtime",
+                    cfg.runtime_argv,
+                    env=cfg.runtime_env,
+                    cwd=cfg.code_dir,
+                    on_line=self._function_line,
+                    on_exit=self._process_exited,
+                    telemetry_fd_sink=self._function_frame,
+                )
+            except OSError as exc:
+                # e.g. no executable `bootstrap` in a provided.* function's code.
+                with self.cond:
+                    self.init_error = ("Runtime.InvalidEntrypoint", f"cannot start the runtime: {exc}")
             with self.cond:
                 ok = self._wait(
                     lambda: (

@@ -1,0 +1,3 @@
+module emulatortest/gofn
+
+go 1.25
