@@ -1,10 +1,18 @@
-"""Fixtures for the end-to-end tests: the real extension (from ``extension/``, the
-layer root) run by the local Lambda emulator against the local Loki receiver, and
-moto in server mode for secrets. Every server binds 127.0.0.1 and is torn down."""
+"""Fixtures for the end-to-end tests: the real extension, in both of its builds, run by
+the local Lambda emulator against the local Loki receiver, and moto in server mode for
+secrets. Every server binds 127.0.0.1 and is torn down.
+
+Every test that starts an emulator runs once per build (``[python]``, ``[native]``);
+tests marked ``arm64`` also run the arm64 native binary under qemu (``[native-arm64]``).
+A test that cannot apply to a build is deselected by a marker that says why, never
+skipped silently.
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,17 +26,120 @@ import pytest
 
 from harness.lambda_emulator import LambdaEmulator
 from harness.loki_receiver import LokiReceiver
-from tests.e2e.support import FUNCTIONS_DIR, HANDLER, LAYER_DIR, wait_until
+from tests.e2e.support import (
+    BUILDS,
+    FUNCTIONS_DIR,
+    HANDLER,
+    LAYER_DIR,
+    SELECTED_BUILDS,
+    Build,
+    native_layers_dir,
+    native_missing_reason,
+    wait_until,
+)
 
 MakeEmulator = Callable[..., LambdaEmulator]
 
+HERE = Path(__file__).parent
+#: What the emulator's constructor accepts: the no-Python sandbox and the architecture
+#: switch are used as soon as the emulator has them.
+_EMULATOR_PARAMS = set(inspect.signature(LambdaEmulator.__init__).parameters)
+QEMU = "qemu-aarch64-static"
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything in this folder is an end-to-end test."""
-    here = Path(__file__).parent
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "python_build_only(reason): cannot apply to the native build (deselected there, reason given)",
+    )
+    config.addinivalue_line(
+        "markers", "arm64: also run the arm64 native binary under qemu-user ([native-arm64])"
+    )
+    config.addinivalue_line("markers", "real_loki: runs against real Grafana Loki servers")
+    # The real-Loki tier starts its servers once per worker (~20 s of start-up each): keep it
+    # on one pytest-xdist worker. Plain `-n N` means "load"; "loadgroup" is "load" plus
+    # xdist_group marks. Only effective when this folder is on the command line (the
+    # xdist controller reads it then); elsewhere each worker starts its own servers.
+    if getattr(config.option, "dist", None) == "load":
+        config.option.dist = "loadgroup"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The ``build`` parameter: every test using an emulator runs once per build."""
+    if "build" not in metafunc.fixturenames:
+        return
+    ids = ["python", "native"]
+    if metafunc.definition.get_closest_marker("arm64") is not None:
+        ids.append("native-arm64")
+    ids = [b for b in ids if b in SELECTED_BUILDS]
+    metafunc.parametrize("build", [BUILDS[b] for b in ids], ids=ids, scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Everything in this folder is an end-to-end test; deselect (not skip) what a build
+    cannot run, each kind for one stated reason."""
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    native_missing = native_missing_reason()
     for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.e2e)
+        if HERE not in Path(str(item.fspath)).parents:
+            keep.append(item)
+            continue
+        item.add_marker(pytest.mark.e2e)
+        callspec = getattr(item, "callspec", None)
+        build = callspec.params.get("build") if callspec is not None else None
+        native = isinstance(build, Build) and build.native
+        if native and (native_missing or item.get_closest_marker("python_build_only") is not None):
+            dropped.append(item)
+            continue
+        if item.get_closest_marker("real_loki") is not None:
+            item.add_marker(pytest.mark.xdist_group("real-loki"))
+        keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+# --- The layer of each build ------------------------------------------------------------
+@pytest.fixture(scope="session")
+def native_dir() -> Path:
+    """The native build's output for every architecture, built once per source digest."""
+    return native_layers_dir()
+
+
+@pytest.fixture(scope="session")
+def qemu() -> str:
+    path = shutil.which(QEMU)
+    if path is None:
+        pytest.fail(f"{QEMU} not found: `make qemu` installs qemu-user-static (arm64 runs need it)")
+    return path
+
+
+def layer_for(build: Build, request: pytest.FixtureRequest) -> Path:
+    if not build.native:
+        return LAYER_DIR
+    if build.architecture == "arm64":
+        request.getfixturevalue("qemu")
+    return Path(request.getfixturevalue("native_dir")) / build.architecture
+
+
+def emulator_kwargs(build: Build) -> dict[str, Any]:
+    """How the emulator runs this build: the native binary in a sandbox where no Python
+    interpreter is reachable (proving it needs none), on its architecture."""
+    kwargs: dict[str, Any] = {}
+    if build.native and "extension_sandbox" in _EMULATOR_PARAMS:
+        kwargs["extension_sandbox"] = "no-python"
+    if "architecture" in _EMULATOR_PARAMS:
+        kwargs["architecture"] = build.architecture
+    elif build.architecture != "x86_64":
+        pytest.fail("the emulator cannot run arm64 extensions (no `architecture` parameter)")
+    return kwargs
+
+
+@pytest.fixture
+def layer(build: Build, request: pytest.FixtureRequest) -> Path:
+    """The layer root of the build under test."""
+    return layer_for(build, request)
 
 
 @pytest.fixture
@@ -39,20 +150,19 @@ def receiver() -> Iterator[LokiReceiver]:
 
 
 @pytest.fixture
-def make_emulator() -> Iterator[MakeEmulator]:
-    """Start emulators running app.handler with the extension layer; all are shut
-    down (and their processes reaped) at teardown, also when the test fails."""
+def make_emulator(build: Build, layer: Path) -> Iterator[MakeEmulator]:
+    """Start emulators running app.handler (or the code given) with the layer of the build
+    under test; all are shut down (and their processes reaped) at teardown, also when the
+    test fails."""
     with ExitStack() as stack:
 
         def make(env: dict[str, str], **kwargs: Any) -> LambdaEmulator:
             kwargs.setdefault("timeout_s", 10.0)
-            emulator = LambdaEmulator(
-                handler=HANDLER,
-                code_dir=FUNCTIONS_DIR,
-                layers=(LAYER_DIR,),
-                env=env,
-                **kwargs,
-            )
+            kwargs.setdefault("handler", HANDLER)
+            kwargs.setdefault("code_dir", FUNCTIONS_DIR)
+            for key, value in emulator_kwargs(build).items():
+                kwargs.setdefault(key, value)
+            emulator = LambdaEmulator(layers=(layer,), env=env, **kwargs)
             return stack.enter_context(emulator)
 
         yield make

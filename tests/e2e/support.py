@@ -1,13 +1,20 @@
-"""Helpers shared by the end-to-end tests: budgets, expected lines, line matching,
-and a way to hold an invoke open (environment thawed) while the test observes."""
+"""Helpers shared by the end-to-end tests: the two builds of the extension (where each
+layer comes from), budgets, expected lines, line matching, and a way to hold an invoke
+open (environment thawed) while the test observes."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -20,12 +27,114 @@ from typing import Any
 from loki_telemetry_extension import envvars
 
 REPO = Path(__file__).resolve().parents[2]
-#: The layer root exactly as LokiTelemetryLayer bundles it. E2E_LAYER_DIR points the
-#: suite at another copy (e.g. a deliberately broken one, to check the tests can fail).
+#: The Python build's layer root exactly as LokiTelemetryLayer bundles it. E2E_LAYER_DIR
+#: points the suite at another copy (e.g. a deliberately broken one, to check the tests
+#: can fail).
 LAYER_DIR = Path(os.environ.get("E2E_LAYER_DIR") or REPO / "extension" / "python")
 FUNCTIONS_DIR = Path(__file__).resolve().parent / "functions"
 HANDLER = "app.handler"
 EXTENSION_MARKER = "[loki-telemetry-extension]"
+
+
+# --- The two builds -------------------------------------------------------------
+NATIVE_SOURCE = REPO / "extension" / "native"
+NATIVE_BUILD_SCRIPT = NATIVE_SOURCE / "build.py"
+#: Built native layers, one folder per digest of the Go sources: a test run never uses a
+#: binary older than the source, and a second run (or xdist worker) reuses the first's.
+NATIVE_CACHE = REPO / ".cache" / "e2e-native"
+#: E2E_NATIVE_DIR points the suite at another build output (``<dir>/<arch>/extensions/...``),
+#: e.g. a deliberately broken one built by the mutation check.
+NATIVE_DIR_OVERRIDE = os.environ.get("E2E_NATIVE_DIR")
+ARCHITECTURES = ("x86_64", "arm64")
+EXTENSION_NAME = "loki-telemetry-extension"
+
+
+@dataclass(frozen=True)
+class Build:
+    """One way the layer can be built, as the tests' ``build`` parameter names it."""
+
+    id: str  # python | native | native-arm64
+    kind: str  # python | native
+    architecture: str  # x86_64 | arm64
+
+    @property
+    def native(self) -> bool:
+        return self.kind == "native"
+
+
+BUILDS = {
+    "python": Build("python", "python", "x86_64"),
+    "native": Build("native", "native", "x86_64"),
+    "native-arm64": Build("native-arm64", "native", "arm64"),
+}
+#: E2E_BUILDS=python (or native) restricts a run to one build, as the mutation check does.
+SELECTED_BUILDS = tuple(
+    b for b in (os.environ.get("E2E_BUILDS") or "python,native,native-arm64").split(",") if b
+)
+
+
+def native_source_digest() -> str:
+    """SHA-256 over the native build's sources (paths and bytes), its build script included."""
+    h = hashlib.sha256()
+    for path in sorted(NATIVE_SOURCE.rglob("*")):
+        rel = path.relative_to(NATIVE_SOURCE)
+        if not path.is_file() or any(part.startswith((".", "__pycache__")) for part in rel.parts):
+            continue
+        h.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def build_native(out: Path, source: Path = NATIVE_SOURCE, arches: Sequence[str] = ARCHITECTURES) -> None:
+    """Run the native build script into ``out`` (``out/<arch>/extensions/<name>``)."""
+    cmd = [sys.executable, str(source / "build.py"), "--out", str(out)]
+    for arch in arches:
+        cmd += ["--arch", arch]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"native build failed ({' '.join(cmd)}):\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}"
+        )
+
+
+def native_layers_dir() -> Path:
+    """The folder holding ``<arch>/extensions/loki-telemetry-extension`` for every architecture.
+
+    Built once per source digest into ``.cache/e2e-native/<digest>`` under a file lock, so
+    parallel pytest-xdist workers build it once between them; published with a rename, so
+    a reader never sees half a build.
+    """
+    if NATIVE_DIR_OVERRIDE:
+        return Path(NATIVE_DIR_OVERRIDE)
+    target = NATIVE_CACHE / native_source_digest()
+    if _complete(target):
+        return target
+    NATIVE_CACHE.mkdir(parents=True, exist_ok=True)
+    with (NATIVE_CACHE / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _complete(target):
+            tmp = Path(tempfile.mkdtemp(prefix="building-", dir=NATIVE_CACHE))
+            try:
+                build_native(tmp)
+                if not _complete(tmp):
+                    raise RuntimeError(
+                        f"{NATIVE_BUILD_SCRIPT} did not write <arch>/extensions/{EXTENSION_NAME}"
+                    )
+                os.replace(tmp, target)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _complete(folder: Path) -> bool:
+    return all((folder / arch / "extensions" / EXTENSION_NAME).is_file() for arch in ARCHITECTURES)
+
+
+def native_missing_reason() -> str:
+    """Why the native build cannot be tested here ("" when it can)."""
+    if NATIVE_DIR_OVERRIDE or NATIVE_BUILD_SCRIPT.is_file():
+        return ""
+    return f"native build not tested: {NATIVE_BUILD_SCRIPT.relative_to(REPO)} does not exist"
+
 
 # --- Budgets -------------------------------------------------------------------
 # post_runtime_ms is what the extension adds to every invoke (runtime response -> last
@@ -211,9 +320,16 @@ def held_invoke(emulator: Any, steps: list[dict[str, Any]], timeout_s: float = 2
 
 
 # --- Environments ----------------------------------------------------------------
-def loki_env(receiver: Any, **extra: str) -> dict[str, str]:
-    """The environment the construct would set, pointing at ``receiver``."""
-    return {envvars.LOKI_URL: receiver.url, **extra}
+def loki_env(receiver: Any, *, flush: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment the construct would set, pointing at ``receiver`` (a receiver's
+    ``url`` or a real Loki's ``push_url``). ``flush`` sets LOKI_FLUSH: tests that hold the
+    function to the batch budget say ``flush="batch"``, as the default (adaptive) ships
+    sparse invokes before the freeze on purpose."""
+    url = getattr(receiver, "push_url", None) or receiver.url
+    env = {envvars.LOKI_URL: url, **extra}
+    if flush is not None:
+        env[envvars.LOKI_FLUSH] = flush
+    return env
 
 
 MOTO_REGION = "us-east-1"
@@ -300,7 +416,16 @@ def assert_healthy_extension(emulator: Any, shutdown: Any, *, all_delivered: boo
     ext_codes = {n: c for n, c in shutdown.exit_codes.items() if n != "runtime"}
     assert ext_codes and all(c == 0 for c in ext_codes.values()), f"extension exit codes: {ext_codes}"
     stderr = "\n".join(emulator.extension_stderr())
-    assert "Traceback" not in stderr, stderr[-3000:]
+    assert_no_crash_text(stderr)
+
+
+#: What an escaped error looks like: a Python traceback, or a Go panic (native build).
+CRASH_TEXTS = ("Traceback", "panic:", "goroutine ")
+
+
+def assert_no_crash_text(stderr: str) -> None:
+    for text in CRASH_TEXTS:
+        assert text not in stderr, stderr[-3000:]
 
 
 def extension_pids(emulator: Any) -> list[int]:
