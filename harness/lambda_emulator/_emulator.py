@@ -13,12 +13,12 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import _layers, _runtimes
+from . import _layers, _runtimes, _sandbox
 from ._api import ApiServer
 from ._environment import Config, Environment, extension_environment
 from ._procs import proc_state
@@ -78,11 +78,19 @@ class LambdaEmulator:
         delivery_timeout_s: float = DEFAULT_DELIVERY_TIMEOUT_S,
         runtime: str | None = None,
         node_binary: str | os.PathLike[str] | None = None,
+        architecture: str = "x86_64",
+        extension_sandbox: str | None = None,
     ) -> None:
         if log_format not in LOG_FORMATS:
             raise ValueError(f"log_format must be one of {LOG_FORMATS}, got {log_format!r}")
         if runtime is not None and runtime not in _runtimes.RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(_runtimes.RUNTIMES)}, got {runtime!r}")
+        if architecture not in _sandbox.ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {_sandbox.ARCHITECTURES}, got {architecture!r}")
+        if extension_sandbox is not None and extension_sandbox not in _sandbox.SANDBOXES:
+            raise ValueError(
+                f"extension_sandbox must be None or one of {_sandbox.SANDBOXES}, got {extension_sandbox!r}"
+            )
         self.handler = handler
         self.code_dir = Path(code_dir).resolve()
         if not self.code_dir.is_dir():
@@ -105,6 +113,9 @@ class LambdaEmulator:
         self.telemetry_buffer_limit_bytes = telemetry_buffer_limit_bytes
         self.runtime = runtime
         self.node_binary = node_binary
+        self.architecture = architecture
+        self.extension_sandbox = extension_sandbox
+        self._sandbox_root: Path | None = None
 
         #: Counters over the emulator's whole life (across environment resets).
         self.stats = TelemetryStats()
@@ -236,11 +247,18 @@ class LambdaEmulator:
             runtime_env["LAMBDA_RUNTIME_DIR"] = str(self.code_dir)
             runtime_env["PATH"] = f"{_BASE_PATH}:{opt / 'bin'}"
             runtime_argv = (str(bootstrap),)
+            if self.architecture == "arm64" and _sandbox.is_aarch64(bootstrap):
+                runtime_argv = (_sandbox.find_qemu(), str(bootstrap))
         if self.application_log_level:
             runtime_env["AWS_LAMBDA_LOG_LEVEL"] = self.application_log_level
         # Extensions see the same PATH as a Python function's (with the chosen `python3` first).
         ext_base = dict(runtime_env)
         ext_base["PATH"] = f"{runtime_bin}:{_BASE_PATH}:{opt / 'bin'}"
+        extension_paths = tuple(_layers.external_extensions(opt))
+        extension_env = extension_environment(ext_base, str(self._tmp / "bin"))
+        extension_argv, preexec = self._extension_launch(opt, extension_paths)
+        if preexec is not None:
+            extension_env["PATH"] = _sandbox.SANDBOX_PATH
         return Config(
             handler=self.handler,
             code_dir=self.code_dir,
@@ -253,13 +271,39 @@ class LambdaEmulator:
             log_format=self.log_format,
             runtime_argv=runtime_argv,
             runtime_env=runtime_env,
-            extension_env=extension_environment(ext_base, str(self._tmp / "bin")),
-            extension_paths=tuple(_layers.external_extensions(opt)),
+            extension_env=extension_env,
+            extension_paths=extension_paths,
+            extension_argv=extension_argv,
+            extension_preexec=preexec,
             init_timeout_s=self.init_timeout_s,
             shutdown_timeout_s=self.shutdown_timeout_s,
             runtime_shutdown_s=self.runtime_shutdown_s,
             runtime_version=rt.runtime_version,
         )
+
+    def _extension_launch(
+        self, opt: Path, paths: tuple[Path, ...]
+    ) -> tuple[dict[str, tuple[str, ...]], Callable[[], None] | None]:
+        """argv per extension (qemu first for an aarch64 ELF) and the sandbox's preexec."""
+        arm = {p.name for p in paths if self.architecture == "arm64" and _sandbox.is_aarch64(p)}
+        qemu = _sandbox.find_qemu() if arm else None
+        if self.extension_sandbox is None:
+            return {p.name: ((qemu, str(p)) if p.name in arm and qemu else (str(p),)) for p in paths}, None
+        _sandbox.check_can_chroot()
+        if self._sandbox_root is None:
+            assert self._tmp is not None
+            self._sandbox_root = self._tmp / "sandbox"
+            _sandbox.build_root(self._sandbox_root, opt, qemu)
+        argv: dict[str, tuple[str, ...]] = {}
+        for p in paths:
+            inside = f"/opt/extensions/{p.name}"
+            argv[p.name] = (_sandbox.QEMU_IN_ROOT, inside) if p.name in arm else (inside,)
+        return argv, _sandbox.chroot_into(self._sandbox_root)
+
+    @property
+    def sandbox_root(self) -> Path | None:
+        """The no-Python sandbox's root directory on the host (its /tmp is ``<root>/tmp``)."""
+        return self._sandbox_root
 
     def _trace(self, what: str, who: str) -> None:
         with self._events_lock:

@@ -11,7 +11,7 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,10 @@ class Config:
     shutdown_timeout_s: float
     runtime_shutdown_s: float
     runtime_version: str
+    #: How each extension is started (qemu in front for an aarch64 binary), by name.
+    extension_argv: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Run in the child before exec (the no-Python sandbox's chroot), or None.
+    extension_preexec: Callable[[], None] | None = None
 
 
 class Environment(SandboxState):
@@ -194,11 +198,12 @@ class Environment(SandboxState):
             try:
                 self.processes[path.name] = ManagedProcess(
                     path.name,
-                    [str(path)],
+                    cfg.extension_argv.get(path.name, (str(path),)),
                     env=cfg.extension_env,
                     cwd="/",
                     on_line=self._extension_line,
                     on_exit=self._process_exited,
+                    preexec_fn=cfg.extension_preexec,
                 )
             except OSError as exc:
                 # e.g. a script without a shebang (ENOEXEC): Lambda fails init the same way.

@@ -137,6 +137,7 @@ class ManagedProcess:
         on_exit: Callable[[ManagedProcess, int], None],
         telemetry_fd_sink: FrameSink | None = None,
         keep_lines: int = 10_000,
+        preexec_fn: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.stdout_lines: deque[str] = deque(maxlen=keep_lines)
@@ -161,6 +162,7 @@ class ManagedProcess:
             stderr=subprocess.PIPE,
             start_new_session=True,
             pass_fds=pass_fds,
+            preexec_fn=preexec_fn,
         )
         self.pid = self.proc.pid
         assert self.proc.stdout is not None and self.proc.stderr is not None

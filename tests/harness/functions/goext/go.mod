@@ -1,0 +1,3 @@
+module emulatortest/goext
+
+go 1.25
