@@ -1,0 +1,44 @@
+// Command loki-telemetry-extension is the native build of the Lambda Telemetry API extension that
+// ships a function's logs to Grafana Loki (the same behaviour as the Python build).
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	ev "lokitelemetry/internal/envvars"
+	"lokitelemetry/internal/ext"
+)
+
+// tuneMemory bounds the heap. With Go's default GOGC=100 a full buffer could double the heap
+// before a collection; GOGC=50 caps the slack at half the live heap, and a soft limit of
+// 1.1 x LOKI_MAX_BUFFER_BYTES + 6 MiB (buffer, one 1 MiB request being encoded, one delivery)
+// makes the collector work harder instead of growing past it. Idle, the live heap is ~1 MiB,
+// so collections stay cheap. GOGC / GOMEMLIMIT set by the user win.
+func tuneMemory(env map[string]string) {
+	if _, ok := env["GOGC"]; !ok {
+		debug.SetGCPercent(50)
+	}
+	if _, ok := env["GOMEMLIMIT"]; !ok {
+		cfg := ext.LoadConfig(map[string]string{ev.LOKI_MAX_BUFFER_BYTES: env[ev.LOKI_MAX_BUFFER_BYTES], ev.LOKI_URL: "http://x"})
+		debug.SetMemoryLimit(int64(cfg.MaxBufferBytes)*11/10 + 6<<20)
+	}
+}
+
+func main() {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	tuneMemory(env)
+	// Lambda requires registering under the file's own name.
+	name := filepath.Base(os.Args[0])
+	if name == "" || name == "." || name == "/" {
+		name = "loki-telemetry-extension"
+	}
+	os.Exit(ext.Run(env, name))
+}

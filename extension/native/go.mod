@@ -1,0 +1,3 @@
+module lokitelemetry
+
+go 1.25

@@ -1,0 +1,358 @@
+package ext
+
+import (
+	"bytes"
+	"compress/gzip"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	ev "lokitelemetry/internal/envvars"
+)
+
+const (
+	// MaxRequestBytes is the largest uncompressed JSON body per push (Promtail/Alloy's batch size).
+	MaxRequestBytes = 1024 * 1024
+	// EntryOverhead is what an entry costs beyond its line bytes: the 48-byte Entry in its queue
+	// block plus the allocator's rounding of the line; the same figure as the Python build's.
+	EntryOverhead = 64
+	// MetadataOverhead is charged per entry carrying metadata, as the Python build does, so both
+	// builds drop the same entries when full (the Meta itself is shared, the cost is an upper bound).
+	MetadataOverhead = 64
+	// splitReserve is the room kept in each split part for the " [split i/n]" marker.
+	splitReserve = 32
+	queueBlock   = 512
+)
+
+func entrySize(e *Entry) int32 {
+	s := int32(len(e.Line)) + EntryOverhead
+	if e.Meta != nil {
+		s += MetadataOverhead
+	}
+	return s
+}
+
+// appendJSONString writes s as a JSON string the way Python's json (ensure_ascii=False) does:
+// only quote, backslash and control characters are escaped; invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				b = append(b, s[start:i]...)
+				b = append(b, `\ufffd`...)
+				i++
+				start = i
+				continue
+			}
+			i += n
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"':
+			b = append(b, '\\', '"')
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\f':
+			b = append(b, '\\', 'f')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// FoldMetadata appends to the line what it does not already say (a Loki without metadata).
+func FoldMetadata(line string, m *Meta) string {
+	if m == nil {
+		return line
+	}
+	var extra []string
+	for _, kv := range m.pairs() {
+		if !strings.Contains(line, kv[1]) {
+			extra = append(extra, kv[0]+"="+kv[1])
+		}
+	}
+	if len(extra) == 0 {
+		return line
+	}
+	return line + " " + strings.Join(extra, " ")
+}
+
+func (m *Meta) rendered() string {
+	if m.json == "" {
+		b := []byte(",{")
+		for i, kv := range m.pairs() {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, kv[0])
+			b = append(b, ':')
+			b = appendJSONString(b, kv[1])
+		}
+		m.json = string(append(b, '}'))
+	}
+	return m.json
+}
+
+// StreamLabels renders the label set of each stream as JSON: the static labels, then source,
+// function and (not for the function's own output) type.
+func StreamLabels(functionName string, static [][2]string) [numStreams]string {
+	var out [numStreams]string
+	for i, t := range StreamTypes {
+		b := []byte{'{'}
+		sep := func() {
+			if len(b) > 1 {
+				b = append(b, ',')
+			}
+		}
+		for _, kv := range static {
+			sep()
+			b = appendJSONString(b, kv[0])
+			b = append(b, ':')
+			b = appendJSONString(b, kv[1])
+		}
+		sep()
+		b = append(b, `"source":`...)
+		b = appendJSONString(b, ev.SOURCE_LABEL_VALUE)
+		b = append(b, `,"function":`...)
+		b = appendJSONString(b, functionName)
+		if t != "" {
+			b = append(b, `,"type":`...)
+			b = appendJSONString(b, t)
+		}
+		out[i] = string(append(b, '}'))
+	}
+	return out
+}
+
+// EncodeJSON is the push body {"streams":[{"stream":{...},"values":[[ts,line,{meta}],...]}]}.
+func EncodeJSON(entries []Entry, labels *[numStreams]string, metadata bool) []byte {
+	var per [numStreams][]int
+	for i := range entries {
+		s := entries[i].Stream
+		per[s] = append(per[s], i)
+	}
+	size := 16
+	for i := range entries {
+		size += len(entries[i].Line) + 40
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"streams":[`...)
+	first := true
+	for s := 0; s < numStreams; s++ {
+		if len(per[s]) == 0 {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, `{"stream":`...)
+		b = append(b, labels[s]...)
+		b = append(b, `,"values":[`...)
+		for j, idx := range per[s] {
+			e := &entries[idx]
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `["`...)
+			b = strconv.AppendInt(b, e.Ts, 10)
+			b = append(b, `",`...)
+			switch {
+			case e.Meta != nil && metadata:
+				b = appendJSONString(b, e.Line)
+				b = append(b, e.Meta.rendered()...)
+			case e.Meta != nil:
+				b = appendJSONString(b, FoldMetadata(e.Line, e.Meta))
+			default:
+				b = appendJSONString(b, e.Line)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, "]}"...)
+	}
+	return append(b, "]}"...)
+}
+
+var gzipPool = sync.Pool{New: func() any {
+	// Level 1: log lines compress ~10x anyway and the CPU is billed to the function.
+	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return w
+}}
+
+// GzipBytes compresses a push body (gzip container, level 1).
+func GzipBytes(data []byte) []byte {
+	var out bytes.Buffer
+	out.Grow(len(data)/8 + 64)
+	w := gzipPool.Get().(*gzip.Writer)
+	w.Reset(&out)
+	_, _ = w.Write(data)
+	_ = w.Close()
+	gzipPool.Put(w)
+	return out.Bytes()
+}
+
+// Request is one push body with the entries it carries.
+type Request struct {
+	Entries []Entry
+	Body    []byte // gzip'd
+}
+
+// EncodeRequests gives gzip'd bodies of at most maxBytes uncompressed each. Batches are taken by
+// estimated size; escaping can push the real size over, so an oversized body is halved until it
+// fits (a lone entry is sent whatever its size).
+func EncodeRequests(entries []Entry, labels *[numStreams]string, metadata bool, maxBytes int) []Request {
+	raw := EncodeJSON(entries, labels, metadata)
+	if len(raw) <= maxBytes || len(entries) <= 1 {
+		return []Request{{Entries: entries, Body: GzipBytes(raw)}}
+	}
+	mid := len(entries) / 2
+	return append(EncodeRequests(entries[:mid], labels, metadata, maxBytes),
+		EncodeRequests(entries[mid:], labels, metadata, maxBytes)...)
+}
+
+// Buffer is a FIFO of entries bounded by their counted bytes; when full the oldest go (and are
+// counted). Held bytes include entries taken for a push and not yet settled. Entries live in
+// fixed blocks, so a full queue holds no spare half-empty array (what a doubling slice would).
+type Buffer struct {
+	MaxBytes      int
+	blocks        [][]Entry
+	head          int // index of the first entry in blocks[0]
+	n             int
+	QueuedBytes   int
+	InflightBytes int
+	Dropped       int
+}
+
+// NewBuffer makes an empty buffer.
+func NewBuffer(maxBytes int) *Buffer { return &Buffer{MaxBytes: maxBytes} }
+
+// Len is the number of queued entries.
+func (b *Buffer) Len() int { return b.n }
+
+// HeldBytes is queued plus in-flight bytes.
+func (b *Buffer) HeldBytes() int { return b.QueuedBytes + b.InflightBytes }
+
+func (b *Buffer) pushBack(e Entry) {
+	if len(b.blocks) == 0 || len(b.blocks[len(b.blocks)-1]) == queueBlock {
+		b.blocks = append(b.blocks, make([]Entry, 0, queueBlock))
+	}
+	last := len(b.blocks) - 1
+	b.blocks[last] = append(b.blocks[last], e)
+	b.n++
+}
+
+func (b *Buffer) front() *Entry { return &b.blocks[0][b.head] }
+
+func (b *Buffer) popFront() Entry {
+	e := b.blocks[0][b.head]
+	b.blocks[0][b.head] = Entry{} // release the line for the collector
+	b.head++
+	b.n--
+	if b.head == len(b.blocks[0]) && (len(b.blocks) > 1 || b.head == queueBlock) {
+		b.blocks[0] = nil
+		b.blocks = b.blocks[1:]
+		b.head = 0
+	} else if b.n == 0 {
+		b.blocks = b.blocks[:0]
+		b.head = 0
+	}
+	return e
+}
+
+// Add appends; it returns how many of the oldest queued entries were dropped to make room.
+func (b *Buffer) Add(entries []Entry, now int64) int {
+	for i := range entries {
+		e := entries[i]
+		e.Arrival = now
+		e.Size = entrySize(&e)
+		b.QueuedBytes += int(e.Size)
+		b.pushBack(e)
+	}
+	dropped := 0
+	for b.n > 0 && b.QueuedBytes+b.InflightBytes > b.MaxBytes {
+		b.QueuedBytes -= int(b.popFront().Size)
+		dropped++
+	}
+	b.Dropped += dropped
+	return dropped
+}
+
+// OldestArrival is the arrival time of the first queued entry (ok false when empty).
+func (b *Buffer) OldestArrival() (int64, bool) {
+	if b.n == 0 {
+		return 0, false
+	}
+	return b.front().Arrival, true
+}
+
+// Take removes entries from the front up to maxBytes (at least one); they are in flight.
+func (b *Buffer) Take(maxBytes int) []Entry {
+	var out []Entry
+	size := 0
+	for b.n > 0 {
+		s := int(b.front().Size)
+		if len(out) > 0 && size+s > maxBytes {
+			break
+		}
+		out = append(out, b.popFront())
+		size += s
+	}
+	b.QueuedBytes -= size
+	b.InflightBytes += size
+	return out
+}
+
+func sizeOf(entries []Entry) int {
+	n := 0
+	for i := range entries {
+		n += int(entries[i].Size)
+	}
+	return n
+}
+
+// Settle ends the push of taken entries (delivered or given up on).
+func (b *Buffer) Settle(taken []Entry) { b.InflightBytes -= sizeOf(taken) }
+
+// PutBack returns entries whose push ran out of time to the front, oldest first.
+func (b *Buffer) PutBack(taken []Entry) {
+	if len(taken) == 0 {
+		return
+	}
+	size := sizeOf(taken)
+	b.InflightBytes -= size
+	b.QueuedBytes += size
+	rest := make([]Entry, 0, b.n)
+	for b.n > 0 {
+		rest = append(rest, b.popFront())
+	}
+	b.blocks, b.head = nil, 0
+	for i := range taken {
+		b.pushBack(taken[i])
+	}
+	for i := range rest {
+		b.pushBack(rest[i])
+	}
+}

@@ -1,0 +1,590 @@
+package ext
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ev "lokitelemetry/internal/envvars"
+)
+
+// RuntimeDoneMemory is how many recent runtimeDone request ids are remembered.
+const RuntimeDoneMemory = 256
+
+// metadataRejectionHints: a 400 whose message says either means "this Loki cannot take structured
+// metadata". Loki 2.9 names the feature ("… includes structured metadata, but this feature is
+// disallowed …"); Loki 2.7 fails to decode the third element of a value
+// ("loghttp.PushRequest.Streams: … unmarshalerDecoder: … can't find closing '\"' symbol").
+var metadataRejectionHints = []string{
+	"structured metadata",
+	"loghttp.pushrequest",
+	"unmarshalerdecoder",
+	"cannot unmarshal",
+	"can't find closing",
+}
+
+// MetadataRejected tells a "no structured metadata here" 400 from any other rejection.
+func MetadataRejected(resp *Response) bool {
+	if resp == nil || resp.Status != 400 {
+		return false
+	}
+	body := resp.Body
+	if len(body) > 4096 {
+		body = body[:4096]
+	}
+	text := strings.ToLower(string(body))
+	for _, h := range metadataRejectionHints {
+		if strings.Contains(text, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// Drops are the loss counters in DROP_REASONS order.
+type Drops [4]int
+
+func (d Drops) any() bool { return d[0] != 0 || d[1] != 0 || d[2] != 0 || d[3] != 0 }
+
+// String is "buffer_full=N, rejected_by_loki=N, shutdown_deadline=N, lambda_logs_dropped=N".
+func (d Drops) String() string {
+	parts := make([]string, len(ev.DROP_REASONS))
+	for i, name := range ev.DROP_REASONS {
+		parts[i] = fmt.Sprintf("%s=%d", name, d[i])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Stats are the dispatcher's counters (guarded by the dispatcher's mutex).
+type Stats struct {
+	EntriesReceived int
+	EntriesSent     int
+	RequestsSent    int
+	Drops           Drops
+}
+
+// SendFunc pushes one gzip'd body within timeout.
+type SendFunc func(body []byte, timeout time.Duration) (*Response, error)
+
+// Dispatcher sits between the listener and Loki: the bounded buffer, the flush triggers of the
+// background sender, the pushes of the main goroutine (end of invoke, high water, SHUTDOWN),
+// drop accounting and the fallback for a Loki without structured metadata. Every push holds
+// pushMu: one connection, one request at a time.
+type Dispatcher struct {
+	conv     *Converter
+	convMu   sync.Mutex
+	send     SendFunc
+	labels   [numStreams]string
+	batch    int
+	interval time.Duration
+	maxReq   int
+	url      string
+	retrier  Retrier
+
+	mu          sync.Mutex
+	buf         *Buffer
+	changed     chan struct{} // closed (and replaced) whenever something arrives
+	deadline    time.Time
+	done        map[string]int64 // runtimeDone request id -> its event time (ns)
+	doneOrder   []string
+	stats       Stats
+	reported    Drops
+	forcePush   bool
+	lastError   string
+	notBefore   time.Time
+	noDeadline  bool // Managed Instances: never frozen, no event deadlines
+	metadataOff atomic.Bool
+
+	pushMu     sync.Mutex
+	wake       chan struct{}
+	stop       chan struct{}
+	stopOnce   sync.Once
+	senderDone chan struct{}
+}
+
+// DispatcherOptions configure a Dispatcher.
+type DispatcherOptions struct {
+	Converter        *Converter
+	Send             SendFunc
+	Labels           [numStreams]string
+	BatchSize        int
+	FlushInterval    time.Duration
+	MaxBufferBytes   int
+	URLForMessages   string
+	MaxRequestBytes  int
+	ManagedInstances bool
+}
+
+// NewDispatcher builds a dispatcher (the sender is started by Start).
+func NewDispatcher(o DispatcherOptions) *Dispatcher {
+	if o.MaxRequestBytes == 0 {
+		o.MaxRequestBytes = MaxRequestBytes
+	}
+	// One request in flight holds at most a quarter of the buffer, so that while it is stuck in
+	// retries (Loki down) new lines still fit and "drop the oldest" evicts queued lines older
+	// than them rather than the newest ones.
+	maxReq := max(1, min(o.MaxRequestBytes, o.MaxBufferBytes/4))
+	d := &Dispatcher{
+		conv: o.Converter, send: o.Send, labels: o.Labels, batch: o.BatchSize, interval: o.FlushInterval,
+		maxReq: maxReq, url: o.URLForMessages, buf: NewBuffer(o.MaxBufferBytes),
+		changed: make(chan struct{}), deadline: time.Now().Add(time.Hour), done: map[string]int64{},
+		noDeadline: o.ManagedInstances, wake: make(chan struct{}, 1), stop: make(chan struct{}),
+	}
+	d.retrier = Retrier{Now: time.Now, Wait: d.sleep, Jitter: Jitter}
+	return d
+}
+
+func (d *Dispatcher) notifyLocked() {
+	close(d.changed)
+	d.changed = make(chan struct{})
+}
+
+func (d *Dispatcher) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Accept converts one delivery and queues its entries (listener goroutine, after the 200).
+func (d *Dispatcher) Accept(body []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			WarnOnce("convert", fmt.Sprintf("could not read a telemetry delivery (%v); skipped", r))
+		}
+	}()
+	// Lambda delivers one batch at a time, but nothing forbids two connections: the converter's
+	// state (request id, repeat detection) must see deliveries in turn.
+	d.convMu.Lock()
+	conv := d.conv.Convert(body)
+	d.convMu.Unlock()
+	d.mu.Lock()
+	if len(conv.Entries) > 0 {
+		d.stats.EntriesReceived += len(conv.Entries)
+		d.stats.Drops[0] += d.buf.Add(conv.Entries, nowMono())
+	}
+	d.stats.Drops[3] += conv.LambdaDroppedRecords
+	for _, rd := range conv.RuntimeDone {
+		if _, ok := d.done[rd.RequestID]; !ok {
+			d.doneOrder = append(d.doneOrder, rd.RequestID)
+		}
+		d.done[rd.RequestID] = rd.TimeNs
+	}
+	for len(d.doneOrder) > RuntimeDoneMemory {
+		delete(d.done, d.doneOrder[0])
+		d.doneOrder = d.doneOrder[1:]
+	}
+	d.notifyLocked()
+	d.mu.Unlock()
+	d.poke()
+}
+
+var monoBase = time.Now()
+
+func nowMono() int64 { return int64(time.Since(monoBase)) }
+
+// SetDeadline: pushes from now on must end by this time (the current event's deadline).
+func (d *Dispatcher) SetDeadline(t time.Time) {
+	d.mu.Lock()
+	d.deadline = t
+	d.mu.Unlock()
+	d.poke()
+}
+
+// Deadline is the current event's deadline.
+func (d *Dispatcher) Deadline() time.Time {
+	if d.noDeadline {
+		return time.Now().Add(time.Hour)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.deadline
+}
+
+// PushSoon asks the sender to push whatever is queued now (dense invokes of adaptive mode).
+func (d *Dispatcher) PushSoon() {
+	d.mu.Lock()
+	d.forcePush = true
+	d.mu.Unlock()
+	d.poke()
+}
+
+// QueuedBytes is the counted size of what is queued and in flight.
+func (d *Dispatcher) QueuedBytes() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.buf.HeldBytes()
+}
+
+// Pending is the number of queued entries.
+func (d *Dispatcher) Pending() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.buf.Len()
+}
+
+// RuntimeDoneTime is the event time (ns) of the request's platform.runtimeDone, if it arrived.
+func (d *Dispatcher) RuntimeDoneTime(rid string) (int64, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t, ok := d.done[rid]
+	return t, ok
+}
+
+// Stats is a copy of the counters.
+func (d *Dispatcher) Stats() Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stats
+}
+
+// MetadataAllowed is false once Loki was found not to take structured metadata.
+func (d *Dispatcher) MetadataAllowed() bool { return !d.metadataOff.Load() }
+
+func waitChan(ch <-chan struct{}, left time.Duration) {
+	t := time.NewTimer(left)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	}
+}
+
+// WaitRuntimeDone blocks until platform.runtimeDone of the request was delivered (or the deadline).
+func (d *Dispatcher) WaitRuntimeDone(rid string, deadline time.Time) bool {
+	for {
+		d.mu.Lock()
+		_, ok := d.done[rid]
+		ch := d.changed
+		d.mu.Unlock()
+		if ok {
+			return true
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		waitChan(ch, left)
+	}
+}
+
+// WaitForData waits until something is queued (true) or timeout passes with nothing (false).
+func (d *Dispatcher) WaitForData(timeout time.Duration) bool {
+	end := time.Now().Add(timeout)
+	for {
+		d.mu.Lock()
+		n := d.buf.Len()
+		ch := d.changed
+		d.mu.Unlock()
+		if n > 0 {
+			return true
+		}
+		left := time.Until(end)
+		if left <= 0 {
+			return false
+		}
+		waitChan(ch, left)
+	}
+}
+
+// Flush pushes everything queued now (main goroutine); true when emptied in time.
+func (d *Dispatcher) Flush(deadline time.Time) bool {
+	return d.FlushUntil(deadline, 0)
+}
+
+// FlushUntil pushes until at most belowBytes are held (0: empty) or the deadline.
+func (d *Dispatcher) FlushUntil(deadline time.Time, belowBytes int) bool {
+	for {
+		d.mu.Lock()
+		empty := d.buf.Len() == 0 && !d.reportDueLocked()
+		below := belowBytes > 0 && d.buf.HeldBytes() < belowBytes
+		d.mu.Unlock()
+		if empty || below {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		if !d.pushOnce(func() time.Time { return deadline }, time.Sleep) {
+			return false
+		}
+	}
+}
+
+// Start runs the background sender.
+func (d *Dispatcher) Start() {
+	d.senderDone = make(chan struct{})
+	go d.senderLoop()
+}
+
+// StopSender stops the background sender (at SHUTDOWN, before the final drain).
+func (d *Dispatcher) StopSender() {
+	d.stopOnce.Do(func() { close(d.stop) })
+	if d.senderDone != nil {
+		waitChan(d.senderDone, 500*time.Millisecond)
+	}
+}
+
+func (d *Dispatcher) stopped() bool {
+	select {
+	case <-d.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits, returning early when the sender is stopped.
+func (d *Dispatcher) sleep(t time.Duration) {
+	timer := time.NewTimer(t)
+	defer timer.Stop()
+	select {
+	case <-d.stop:
+	case <-timer.C:
+	}
+}
+
+// GiveUpRemaining counts what could not be shipped before the shutdown deadline.
+func (d *Dispatcher) GiveUpRemaining() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := d.buf.Len()
+	d.buf.Settle(d.buf.Take(1 << 62))
+	d.stats.Drops[2] += n
+	return n
+}
+
+// due: 0 if a push is due now, else time until the age trigger; -1 when nothing is queued.
+func (d *Dispatcher) dueLocked(now int64) time.Duration {
+	n := d.buf.Len()
+	if n == 0 {
+		d.forcePush = false
+		if d.reportDueLocked() {
+			return 0
+		}
+		return -1
+	}
+	if n >= d.batch || d.forcePush {
+		return 0
+	}
+	oldest, _ := d.buf.OldestArrival()
+	return max(0, time.Duration(oldest)+d.interval-time.Duration(now))
+}
+
+func (d *Dispatcher) senderLoop() {
+	defer close(d.senderDone)
+	for !d.stopped() {
+		func() {
+			defer func() {
+				if r := recover(); r != nil { // never let the sender die silently
+					WarnOnce("sender", fmt.Sprintf("sender error %v; continuing", r))
+					d.sleep(100 * time.Millisecond)
+				}
+			}()
+			d.mu.Lock()
+			due := d.dueLocked(nowMono())
+			ch := d.changed
+			dl := d.deadline
+			d.mu.Unlock()
+			if due != 0 {
+				var timer <-chan time.Time
+				if due > 0 {
+					t := time.NewTimer(due)
+					defer t.Stop()
+					timer = t.C
+				}
+				select {
+				case <-d.stop:
+				case <-ch:
+				case <-d.wake:
+				case <-timer:
+				}
+				return
+			}
+			if !d.pushOnce(d.senderDeadline, d.sleep) {
+				// Out of time for this invoke: wait for the next event to move the deadline.
+				for !d.stopped() {
+					d.mu.Lock()
+					moved := !d.deadline.Equal(dl)
+					d.mu.Unlock()
+					if moved || d.noDeadline {
+						if d.noDeadline {
+							d.sleep(BackoffInitial)
+						}
+						return
+					}
+					select {
+					case <-d.stop:
+					case <-d.wake:
+					}
+				}
+			}
+		}()
+	}
+}
+
+func (d *Dispatcher) senderDeadline() time.Time {
+	if d.stopped() {
+		return time.Time{}
+	}
+	return d.Deadline()
+}
+
+// pushOnce takes one request's worth of entries and pushes it; false if time ran out (the
+// entries not delivered are kept, at the front).
+func (d *Dispatcher) pushOnce(deadline func() time.Time, wait func(time.Duration)) bool {
+	d.pushMu.Lock()
+	defer d.pushMu.Unlock()
+	d.mu.Lock()
+	report, hasReport := d.dropReportEntryLocked()
+	taken := d.buf.Take(d.maxReq)
+	d.mu.Unlock()
+	if len(taken) == 0 && !hasReport {
+		return true
+	}
+	entries := taken
+	if hasReport {
+		entries = append(entries[:len(entries):len(entries)], report)
+	}
+	settled := 0
+	ok := false
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				WarnOnce("push", fmt.Sprintf("push error %v; continuing", r))
+			}
+		}()
+		settled, ok = d.pushEntries(entries, deadline, wait)
+	}()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if settled > len(taken) {
+		settled = len(taken)
+	}
+	d.buf.Settle(taken[:settled])
+	d.buf.PutBack(taken[settled:])
+	if !ok && hasReport {
+		d.reported = Drops{} // report again next time
+	}
+	return ok
+}
+
+func isReport(e *Entry) bool {
+	return e.Stream == StreamExtension && e.Meta == nil && strings.HasPrefix(e.Line, Marker)
+}
+
+// pushEntries pushes entries in bodies of at most maxReq bytes; it returns how many entries from
+// the front are settled (delivered or finally rejected) and whether all were.
+func (d *Dispatcher) pushEntries(entries []Entry, deadline func() time.Time, wait func(time.Duration)) (int, bool) {
+	settled := 0
+	retrier := d.retrier
+	retrier.Wait = wait
+	for _, req := range EncodeRequests(entries, &d.labels, d.MetadataAllowed(), d.maxReq) {
+		outcome := d.pushBody(retrier, req.Body, deadline)
+		if outcome.Result == ResultRejected && d.MetadataAllowed() && hasMeta(req.Entries) && MetadataRejected(outcome.Response) {
+			// Nothing of the request was stored: re-send all of it at once without metadata (entries
+			// that had none are re-sent identically, which Loki de-duplicates).
+			allOK := true
+			for _, again := range EncodeRequests(req.Entries, &d.labels, false, d.maxReq) {
+				o := d.pushBody(retrier, again.Body, deadline)
+				if o.Result == ResultOK && !d.metadataOff.Load() {
+					d.metadataOff.Store(true)
+					Warn("Loki does not accept structured metadata (Loki 2.x?); request_id and level now go into the line instead")
+				}
+				if o.Result == ResultOutOfTime {
+					return settled, false
+				}
+				if o.Result == ResultRejected {
+					d.rejected(again.Entries, o.Response)
+				}
+				settled += len(again.Entries)
+				allOK = allOK && o.Result == ResultOK
+			}
+			_ = allOK
+			continue
+		}
+		switch outcome.Result {
+		case ResultOK:
+			d.mu.Lock()
+			d.stats.EntriesSent += len(req.Entries)
+			d.lastError = ""
+			d.mu.Unlock()
+		case ResultRejected:
+			d.rejected(req.Entries, outcome.Response)
+		default:
+			d.mu.Lock()
+			newErr := outcome.LastError != "" && outcome.LastError != d.lastError
+			if newErr {
+				d.lastError = outcome.LastError
+			}
+			d.mu.Unlock()
+			if newErr {
+				Warn(fmt.Sprintf("cannot push to Loki at %s: %s; will retry while time is left", d.url, outcome.LastError))
+			}
+			return settled, false
+		}
+		settled += len(req.Entries)
+	}
+	return settled, true
+}
+
+func hasMeta(entries []Entry) bool {
+	for i := range entries {
+		if entries[i].Meta != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Dispatcher) pushBody(r Retrier, body []byte, deadline func() time.Time) Outcome {
+	d.mu.Lock()
+	nb := d.notBefore
+	d.mu.Unlock()
+	o := r.Push(func(timeout time.Duration) (*Response, error) { return d.send(body, timeout) }, deadline, nb)
+	d.mu.Lock()
+	d.notBefore = o.RetryAt
+	d.stats.RequestsSent++
+	d.mu.Unlock()
+	return o
+}
+
+func (d *Dispatcher) rejected(entries []Entry, resp *Response) {
+	// Our own drop-report line is not a user entry: counting it would make a new report due,
+	// which Loki rejects again, and so on (a push loop).
+	lost := 0
+	for i := range entries {
+		if !isReport(&entries[i]) {
+			lost++
+		}
+	}
+	d.mu.Lock()
+	d.stats.Drops[1] += lost
+	d.mu.Unlock()
+	body := resp.Body
+	if len(body) > 300 {
+		body = body[:300]
+	}
+	Warn(fmt.Sprintf("Loki at %s rejected a push of %d entries with HTTP %d: %s (not retried; Loki keeps the valid entries of a 400, so up to that many may be missing)",
+		d.url, lost, resp.Status, strings.TrimSpace(strings.ToValidUTF8(string(body), "\uFFFD"))))
+}
+
+func (d *Dispatcher) reportDueLocked() bool {
+	return d.stats.Drops != d.reported && d.stats.Drops.any()
+}
+
+// dropReportEntryLocked: a Loki line (type="extension") when the drop counters moved.
+func (d *Dispatcher) dropReportEntryLocked() (Entry, bool) {
+	drops := d.stats.Drops
+	if drops == d.reported || !drops.any() {
+		return Entry{}, false
+	}
+	d.reported = drops
+	text := "log entries lost so far: " + drops.String()
+	Warn(text)
+	e := Entry{Stream: StreamExtension, Ts: time.Now().UnixNano(), Line: Marker + " " + text}
+	e.Size = entrySize(&e)
+	return e, true
+}
