@@ -34,10 +34,10 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 ## test: the whole suite (lint, types, pytest, extension on every runtime, integ snapshot)
-test: setup lint typecheck pytest test-extension-pythons test-native integ-snapshot bench-smoke
+test: setup layers lint typecheck pytest test-extension-pythons test-native integ-snapshot bench-smoke
 
 lint: setup
-	$(BIN)/ruff check src extension harness tests integ bench
+	$(BIN)/ruff check src extension harness tests sample_app integ demo bench
 
 typecheck: setup
 	$(BIN)/mypy src
@@ -58,6 +58,12 @@ test-extension-pythons:
 	  $$env/bin/python -m pytest -q -p no:cacheprovider tests/extension; \
 	done
 
+## layers: the three layer trees LokiTelemetryLayer stages (Python + .pyc for 3.10-3.13, native x86_64
+## and arm64) into build/layers/; trees whose sources did not change are kept
+.PHONY: layers
+layers: setup
+	$(BIN)/python hatch_build.py --out build/layers
+
 ## native: the Go build of the extension, both architectures, into build/native/<arch>/
 .PHONY: native test-native
 native: setup
@@ -72,8 +78,8 @@ integ-snapshot: setup
 	$(BIN)/python -m integ.check_snapshot
 
 ## demo: the local end-to-end run (sample app -> emulator -> Loki receiver)
-demo: setup
-	$(BIN)/python -m integ.demo
+demo: setup layers
+	$(BIN)/python -m demo
 
 ## bench: every benchmark figure, JSON + Markdown into bench/results
 bench: setup

@@ -1,51 +1,78 @@
-"""``LokiTelemetryLayer``: the extension packaged as a Lambda layer."""
+"""``LokiTelemetryLayer``: the extension packaged as a Lambda layer.
+
+The layer contents are built once, before any synth (``make layers`` in a checkout; the wheel
+build for an installed package, which ships them in ``loki_telemetry_construct/_layers/``).
+Synth only stages a tree: it compiles and runs nothing, so the asset, and with it the template,
+is a pure function of the library version, the same on every machine.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import json
+import stat
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import Literal
 
-from aws_cdk import Annotations, AssetHashType, BundlingOptions, DockerImage, RemovalPolicy
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from ._precompile import PrecompilingBundler, source_hash
-from .warning_ids import WarningIds
+#: What an installed wheel ships: ``python/``, ``native/<arch>/`` and ``manifest.json``.
+PACKAGED_LAYERS = Path(__file__).resolve().parent / "_layers"
+#: A checkout: ``src/loki_telemetry_construct`` sits two levels below the repository root.
+CHECKOUT = Path(__file__).resolve().parents[2]
+#: Where ``make layers`` puts the trees in a checkout (gitignored).
+CHECKOUT_LAYERS = CHECKOUT / "build" / "layers"
 
-#: The layer root: ``extensions/<launcher>`` plus the package beside it (lands in /opt).
-#: ``resolve()`` follows the checkout's ``_layer -> ../../extension`` symlink so the asset
-#: is staged from real files either way.
-LAYER_ROOT = (Path(__file__).parent / "_layer").resolve()
-
-#: Caches and build leftovers must not change the asset hash between machines or runs.
-LAYER_EXCLUDES = (
-    "**/__pycache__",
-    "**/*.pyc",
-    "**/*.pyo",
-    "**/.mypy_cache",
-    "**/.pytest_cache",
-    "**/.ruff_cache",
-    "**/.hypothesis",
-    "**/.DS_Store",
+#: The Python build's source root: ``extensions/<launcher>`` plus the package beside it. In a
+#: checkout the sources themselves; in a wheel the shipped tree (same files plus ``.pyc``).
+LAYER_ROOT = (
+    CHECKOUT / "extension" / "python"
+    if (CHECKOUT / "extension" / "python").is_dir() and not PACKAGED_LAYERS.is_dir()
+    else PACKAGED_LAYERS / "python"
 )
 
-#: The Lambda runtimes the extension is tested on; it runs on the function's own interpreter.
+EXTENSION_FILE = "extensions/loki-telemetry-extension"
+
+#: The Lambda runtimes the Python build is compiled and tested for: it runs on the function's
+#: own interpreter, with a ``.pyc`` set for each of these.
+PYTHON_BUILD_RUNTIMES: tuple[str, ...] = ("python3.10", "python3.11", "python3.12", "python3.13")
 SUPPORTED_RUNTIMES: tuple[lambda_.Runtime, ...] = (
     lambda_.Runtime.PYTHON_3_10,
     lambda_.Runtime.PYTHON_3_11,
     lambda_.Runtime.PYTHON_3_12,
     lambda_.Runtime.PYTHON_3_13,
 )
-SUPPORTED_RUNTIME_NAMES = frozenset(r.name for r in SUPPORTED_RUNTIMES)
+SUPPORTED_RUNTIME_NAMES = frozenset(PYTHON_BUILD_RUNTIMES)
 
-#: Pure Python: the same bytes run on both.
+#: Pure Python: the same bytes run on both. The native build has one layer per architecture.
 SUPPORTED_ARCHITECTURES: tuple[lambda_.Architecture, ...] = (
     lambda_.Architecture.X86_64,
     lambda_.Architecture.ARM_64,
 )
+NATIVE_ARCHITECTURES = SUPPORTED_ARCHITECTURES
+
+#: CloudFormation rejects a layer with more compatible runtimes than this.
+MAX_COMPATIBLE_RUNTIMES = 15
+
+LayerBuild = Literal["python", "native"]
+LAYER_BUILDS: tuple[LayerBuild, ...] = ("python", "native")
 
 LICENSE = "Apache-2.0"
+
+#: How to get the trees, for every message that finds them missing or stale.
+HOW_TO_BUILD = (
+    "run `make layers` in the checkout (or `python hatch_build.py --out build/layers`), "
+    "or install the built wheel (`pip install loki_telemetry_construct-*.whl`), which ships them"
+)
+
+
+class LayerNotBuiltError(RuntimeError):
+    """The layer's contents are missing, incomplete or stale; the message says how to build them."""
 
 
 def _version() -> str:
@@ -55,19 +82,99 @@ def _version() -> str:
         return "0+unknown"
 
 
+def layers_root() -> Path:
+    """The folder holding the built trees: the wheel's ``_layers``, else the checkout's."""
+    if PACKAGED_LAYERS.is_dir():
+        return PACKAGED_LAYERS
+    if (CHECKOUT / "hatch_build.py").is_file():
+        return CHECKOUT_LAYERS
+    raise LayerNotBuiltError(
+        f"this installation of loki-telemetry-construct has no built layers ({PACKAGED_LAYERS} is "
+        f"missing): {HOW_TO_BUILD}"
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _checkout_digests(checkout: Path) -> dict[str, str]:
+    """The current source digests, computed the way ``hatch_build.py`` records them (reads only)."""
+    spec = importlib.util.spec_from_file_location("_loki_layer_build", checkout / "hatch_build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    digests: dict[str, str] = module.source_digests()
+    return digests
+
+
+def _fresh(root: Path, tree: str) -> None:
+    """In a checkout, refuse a tree built from other sources than the ones checked out."""
+    if root != CHECKOUT_LAYERS:
+        return  # a wheel's trees are the ones it was built with, by definition
+    try:
+        manifest = json.loads((root / "manifest.json").read_text())
+        recorded = manifest[tree]["sources"]
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = None
+    if recorded != _checkout_digests(CHECKOUT)[tree]:
+        raise LayerNotBuiltError(
+            f"the {tree} layer in {root} was not built from the sources checked out here "
+            f"(extension/{tree} or hatch_build.py changed, or it was never built): {HOW_TO_BUILD}"
+        )
+
+
+def _check_executable(tree: Path) -> None:
+    path = tree / EXTENSION_FILE
+    if not path.is_file():
+        raise LayerNotBuiltError(f"{path} is missing: {HOW_TO_BUILD}")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o555 != 0o555:
+        # Lambda would not start it, and say nothing: fail here instead of staging it silently.
+        raise LayerNotBuiltError(
+            f"{path} has mode {mode:04o}, but Lambda only starts extensions that are executable "
+            f"(0755); the tree was altered after it was built: {HOW_TO_BUILD}"
+        )
+
+
+def layer_tree(build: LayerBuild, architecture: lambda_.Architecture | None = None) -> Path:
+    """The built tree a layer stages, checked complete (and, in a checkout, up to date)."""
+    root = layers_root()
+    if build == "python":
+        tree = root / "python"
+        if not tree.is_dir():
+            raise LayerNotBuiltError(f"the Python layer is not built ({tree} is missing): {HOW_TO_BUILD}")
+        _fresh(root, "python")
+        pkg = tree / "loki_telemetry_extension"
+        for runtime in PYTHON_BUILD_RUNTIMES:
+            tag = "cpython-" + runtime.removeprefix("python").replace(".", "")
+            if not list(pkg.glob(f"__pycache__/__main__.{tag}.pyc")):
+                raise LayerNotBuiltError(f"{tree} has no .pyc for {runtime}: {HOW_TO_BUILD}")
+    else:
+        arch = (architecture or lambda_.Architecture.X86_64).name
+        tree = root / "native" / arch
+        if not (tree / EXTENSION_FILE).is_file():
+            raise LayerNotBuiltError(
+                f"the native extension for {arch} is not built ({tree / EXTENSION_FILE} is missing): "
+                f"{HOW_TO_BUILD}"
+            )
+        _fresh(root, "native")
+    _check_executable(tree)
+    return tree
+
+
 class LokiTelemetryLayer(lambda_.LayerVersion):
     """A Lambda layer holding the Loki Telemetry API extension.
 
-    Lands in ``/opt/extensions/loki-telemetry-extension`` (the launcher) and
-    ``/opt/loki_telemetry_extension`` (the code, outside ``/opt/python`` so it never
-    shadows the function's imports). Configure it through :class:`LokiLogging`, which
-    also sets the environment the extension reads.
+    ``build="python"`` (default): the Python build, for Python 3.10-3.13 functions on both
+    architectures. Lands in ``/opt/extensions/loki-telemetry-extension`` (an sh launcher) and
+    ``/opt/loki_telemetry_extension`` (the code with unchecked-hash ``.pyc`` for each of those
+    runtimes, outside ``/opt/python`` so it never shadows the function's imports).
 
-    ``precompile`` (default True): ship unchecked-hash ``.pyc`` files for every compatible
-    runtime whose interpreter is found at synth time (the synthesizing Python, ``python3.X``
-    on ``PATH``), so cold starts do not compile the extension on read-only ``/opt``. Local
-    bundling, never Docker; the asset hash depends on the source files only, so the template
-    is the same on every machine. False stages the plain source tree.
+    ``build="native"``: the static Go binary as ``/opt/extensions/loki-telemetry-extension``, for
+    any runtime; one layer per ``architecture`` (default ``X86_64``). Compatible runtimes are left
+    unset (CloudFormation allows at most 15, and every runtime that takes a layer can use it)
+    unless given.
+
+    Configure it through :class:`LokiLogging`, which also sets the environment the extension reads.
+    ``precompile=False`` (Python build only) stages the tree without its ``.pyc``.
     """
 
     def __init__(
@@ -75,6 +182,8 @@ class LokiTelemetryLayer(lambda_.LayerVersion):
         scope: Construct,
         id: str,
         *,
+        build: LayerBuild = "python",
+        architecture: lambda_.Architecture | None = None,
         description: str | None = None,
         layer_version_name: str | None = None,
         license: str | None = None,
@@ -83,41 +192,49 @@ class LokiTelemetryLayer(lambda_.LayerVersion):
         compatible_architectures: Sequence[lambda_.Architecture] | None = None,
         precompile: bool = True,
     ) -> None:
-        runtimes = list(compatible_runtimes or SUPPORTED_RUNTIMES)
-        bundler = (
-            PrecompilingBundler(LAYER_ROOT, LAYER_EXCLUDES, [r.name for r in runtimes])
-            if precompile
-            else None
-        )
+        if build not in LAYER_BUILDS:
+            raise ValueError(f"LokiTelemetryLayer build={build!r}: must be one of {', '.join(LAYER_BUILDS)}")
+        if compatible_runtimes is not None and len(compatible_runtimes) > MAX_COMPATIBLE_RUNTIMES:
+            raise ValueError(
+                f"LokiTelemetryLayer compatible_runtimes has {len(compatible_runtimes)} entries; "
+                f"CloudFormation allows at most {MAX_COMPATIBLE_RUNTIMES}: pass fewer, or none"
+            )
+        if architecture is not None and compatible_architectures is not None:
+            raise ValueError("LokiTelemetryLayer: pass architecture or compatible_architectures, not both")
+        if build == "native":
+            if not precompile:
+                raise ValueError("LokiTelemetryLayer precompile=False applies to build='python' only")
+            if compatible_architectures is not None:
+                if len(compatible_architectures) != 1:
+                    raise ValueError(
+                        "LokiTelemetryLayer build='native' holds one architecture's binary: pass "
+                        "architecture=lambda_.Architecture.X86_64 or ARM_64, one layer per architecture"
+                    )
+                architecture = compatible_architectures[0]
+        self.build: LayerBuild = build
+        self.architecture = architecture
+        tree = layer_tree(build, architecture)
+        if build == "python":
+            runtimes: list[lambda_.Runtime] | None = list(compatible_runtimes or SUPPORTED_RUNTIMES)
+            both = list(SUPPORTED_ARCHITECTURES)
+            archs = list(compatible_architectures or ([architecture] if architecture else both))
+            what = "Python build"
+        else:
+            runtimes = list(compatible_runtimes) if compatible_runtimes else None
+            arch = architecture or lambda_.Architecture.X86_64
+            archs = [arch]
+            what = f"native build, {arch.name}"
         super().__init__(
             scope,
             id,
-            code=_layer_code(bundler),
+            # The tree is built and complete: its content hash is the asset hash, the same on
+            # every machine for one library version. No bundling, nothing runs at synth.
+            code=lambda_.Code.from_asset(str(tree), exclude=[] if precompile else ["**/__pycache__"]),
             compatible_runtimes=runtimes,
-            compatible_architectures=list(compatible_architectures or SUPPORTED_ARCHITECTURES),
+            compatible_architectures=archs,
             description=description
-            or f"Ships Lambda function logs to Grafana Loki (loki-telemetry-construct {_version()})",
+            or f"Ships Lambda function logs to Grafana Loki (loki-telemetry-construct {_version()}, {what})",
             layer_version_name=layer_version_name,
             license=license or LICENSE,
             removal_policy=removal_policy,
         )
-        # Bundling ran inside super().__init__ (the asset is staged when the code is bound).
-        for problem in bundler.problems if bundler else ():
-            Annotations.of(self).add_warning_v2(WarningIds.PRECOMPILE_SKIPPED, problem)
-
-
-def _layer_code(bundler: PrecompilingBundler | None) -> lambda_.Code:
-    if bundler is None:
-        return lambda_.Code.from_asset(str(LAYER_ROOT), exclude=list(LAYER_EXCLUDES))
-    return lambda_.Code.from_asset(
-        str(LAYER_ROOT),
-        exclude=list(LAYER_EXCLUDES),
-        # Which interpreters the synth machine has must not change the template.
-        asset_hash_type=AssetHashType.CUSTOM,
-        asset_hash=source_hash(LAYER_ROOT, LAYER_EXCLUDES),
-        bundling=BundlingOptions(
-            # Never pulled or run: local bundling always succeeds. CDK requires an image.
-            image=DockerImage.from_registry("scratch"),
-            local=bundler,
-        ),
-    )
