@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from loki_telemetry_extension.batch import (
-    ENTRY_OVERHEAD,
     Buffer,
     encode_json,
     encode_requests,
     entry_size,
     fold_metadata,
+    pack,
     split_line,
 )
 
@@ -70,7 +70,7 @@ def test_fold_metadata_skips_what_the_line_already_says() -> None:
 
 def test_encode_requests_are_gzip_and_within_the_limit() -> None:
     entries = [(0, i, 'é"\\' * 300 + str(i), None) for i in range(2000)]  # escaping inflates the JSON
-    reqs = encode_requests(entries, LABELS, metadata=True, max_bytes=64 * 1024)
+    reqs = encode_requests(pack(entries, 0.0), LABELS, metadata=True, max_bytes=64 * 1024)
     assert len(reqs) > 1
     seen: list[str] = []
     for chunk, body in reqs:
@@ -82,37 +82,65 @@ def test_encode_requests_are_gzip_and_within_the_limit() -> None:
     assert seen == [e[2] for e in entries]
 
 
+def _ts_of(item: tuple) -> int:  # type: ignore[type-arg]
+    return int(json.loads(item[0] + b"]")[0])
+
+
 def test_buffer_drops_oldest_when_full_and_counts() -> None:
-    buf = Buffer(max_bytes=10 * (100 + ENTRY_OVERHEAD))
-    dropped = buf.add([(0, i, "x" * 100, None) for i in range(15)], now=1.0)
-    assert dropped == 5 and buf.dropped == 5 and len(buf) == 10
+    size = entry_size((0, 10, "x" * 100, None))
+    buf = Buffer(max_bytes=10 * size)
+    dropped = buf.add([(0, 10 + i, "x" * 100, None) for i in range(15)], now=1.0)
+    assert dropped == 5 and len(buf) == 10
     taken = buf.take(1 << 30)
-    assert [e[1] for e, _, _ in taken] == list(range(5, 15))
+    assert [_ts_of(t) for t in taken] == list(range(15, 25))
 
 
 def test_buffer_counts_inflight_bytes_against_the_limit() -> None:
-    buf = Buffer(max_bytes=4 * (10 + ENTRY_OVERHEAD))
-    buf.add([(0, i, "y" * 10, None) for i in range(4)], now=0.0)
+    buf = Buffer(max_bytes=4 * entry_size((0, 0, "y" * 10, None)))
+    buf.add([(0, 0, "y" * 10, None) for i in range(4)], now=0.0)
     taken = buf.take(1 << 30)
     assert buf.add([(0, 9, "y" * 10, None)], now=1.0) == 1  # in-flight entries still hold memory
-    buf.settle(taken)
+    buf.finish(taken)
     assert buf.held_bytes == 0
 
 
 def test_buffer_take_respects_size_but_takes_at_least_one() -> None:
     buf = Buffer(max_bytes=1 << 30)
-    buf.add([(0, i, "z" * 1000, None) for i in range(10)], now=0.0)
-    assert len(buf.take(3 * (1000 + ENTRY_OVERHEAD))) == 3
+    buf.add([(0, 0, "z" * 1000, None) for i in range(10)], now=0.0)
+    assert len(buf.take(3 * entry_size((0, 0, "z" * 1000, None)))) == 3
     assert len(buf.take(1)) == 1
 
 
-def test_put_back_restores_order_at_the_front() -> None:
+def test_leftover_goes_back_to_the_front_in_order() -> None:
     buf = Buffer(max_bytes=1 << 30)
     buf.add([(0, i, "l", None) for i in range(5)], now=0.0)
-    taken = buf.take(2 * entry_size((0, 0, "l", None)))
-    buf.put_back(taken)
-    assert [e[1] for e, _, _ in buf.take(1 << 30)] == [0, 1, 2, 3, 4]
+    taken = buf.take(3 * entry_size((0, 0, "l", None)))
+    buf.finish(taken, [taken[0], taken[2]])  # the middle one was delivered
+    assert [_ts_of(t) for t in buf.take(1 << 30)] == [0, 2, 3, 4]
     assert buf.queued_bytes == 0
+
+
+def test_queued_entries_cost_what_the_buffer_counts() -> None:
+    """LOKI_MAX_BUFFER_BYTES bounds real memory: a full buffer holds no more than it counts
+    (measured with tracemalloc; the entries as the converter makes them are freed)."""
+    import gc
+    import tracemalloc
+
+    for width in (20, 100, 1000):
+        lines = [f"{i:08d} " + "w" * width for i in range(5000)]
+        buf = Buffer(max_bytes=1 << 40)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            buf.add([(0, 1_700_000_000_000_000_000 + i, line, None) for i, line in enumerate(lines)], 1.0)
+            gc.collect()
+            real = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert real <= buf.held_bytes * 1.05, (width, real, buf.held_bytes)
+        # and the count is not a gross over-estimate either (the buffer would hold too little)
+        assert real >= buf.held_bytes * 0.85, (width, real, buf.held_bytes)
 
 
 @pytest.mark.parametrize("n", [0, 1])
@@ -142,6 +170,8 @@ def test_encode_json_matches_the_reference_encoding(entries: list, metadata: boo
     for stream, ts, line, meta in entries:
         if metadata:
             value: list[object] = [str(ts), line, meta] if meta else [str(ts), line]
+        elif meta:
+            value = [str(ts), fold_metadata(line, meta)]
         else:
             value = [str(ts), fold_metadata(line, meta)]
         expected.setdefault(stream, []).append(value)

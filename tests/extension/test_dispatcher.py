@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 from ext_fakes import FakeLoki, Recorded, fn, platform
-from loki_telemetry_extension.dispatcher import Dispatcher, metadata_rejected, stream_labels
+from loki_telemetry_extension.dispatcher import (
+    RESEND_ALL,
+    RESEND_WITH_METADATA,
+    Dispatcher,
+    metadata_rejected,
+    metadata_rejection,
+    stream_labels,
+)
 from loki_telemetry_extension.http11 import Response
 from loki_telemetry_extension.loki_client import LokiClient
 from loki_telemetry_extension.records import RecordConverter
@@ -18,6 +25,12 @@ LOKI2_BODY = (
     b'stream \'{function="f", source="lambda"}\' includes structured metadata, but this feature is '
     b"disallowed. Please see `limits_config.allow_structured_metadata` or contact your Loki "
     b"administrator to enable it."
+)
+
+#: Loki 2.7.7's answer to a push carrying structured metadata (captured from the real binary).
+LOKI27_BODY = (
+    b"loghttp.PushRequest.Streams: []*loghttp.Stream: unmarshalerDecoder: Value is string, but can't find "
+    b"closing '\"' symbol, error found in #10 byte of ...|: \"r1\"}]]}]}|..., bigger context ...|"
 )
 
 
@@ -123,10 +136,78 @@ def test_loki2_rejection_switches_to_lines_and_resends_without_loss(loki: FakeLo
 
 
 def test_metadata_rejected_detection() -> None:
-    assert metadata_rejected(Response(400, {}, LOKI2_BODY))
-    assert metadata_rejected(Response(400, {}, b"structured metadata is not allowed for tenant"))
+    assert metadata_rejection(Response(400, {}, LOKI2_BODY)) == RESEND_WITH_METADATA
+    assert metadata_rejection(Response(400, {}, b"structured metadata is not allowed for tenant")) == (
+        RESEND_WITH_METADATA)
+    assert metadata_rejection(Response(400, {}, LOKI27_BODY)) == RESEND_ALL
     assert not metadata_rejected(Response(400, {}, b"entry too far behind"))
     assert not metadata_rejected(Response(500, {}, LOKI2_BODY))
+
+
+def _loki_like(version: str, stored: list[str]) -> Any:
+    """A script answer behaving like real Loki ``version`` (measured on 2.7.7 and 2.9.17):
+    2.7 stores nothing of a request with metadata (JSON decoding error), 2.9 stores the
+    entries without metadata and refuses the rest, a request without metadata is stored."""
+
+    def answer(rec: Recorded) -> tuple[int, dict[str, str], bytes]:
+        entries = rec.entries()
+        with_meta = [e for e in entries if e[3]]
+        rec.ok = not with_meta  # type: ignore[attr-defined]
+        if not with_meta:
+            stored.extend(e[2] for e in entries)
+            return 204, {}, b""
+        if version == "2.7":
+            return 400, {}, LOKI27_BODY
+        stored.extend(e[2] for e in entries if not e[3])
+        return 400, {}, LOKI2_BODY
+
+    return answer
+
+
+@pytest.mark.parametrize("version", ["2.7", "2.9"])
+def test_loki_without_metadata_stores_every_line_exactly_once(
+    loki: FakeLoki, version: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a Loki that cannot take structured metadata, and entries with and without it
+    stored: list[str] = []
+    loki.script = [_loki_like(version, stored)] * 4
+    d = make(loki)
+    deliver(d, fn("plain-1"), platform("start", {"requestId": "r1"}), fn("tagged"),
+            fn("[INFO]\tt\tr1\tlogged"))
+    d._converter.current_request_id = None  # a line without any metadata after them
+    deliver(d, fn("plain-2"))
+    # WHEN pushed
+    assert d.flush(time.monotonic() + 5)
+    # THEN every line is in Loki once, the metadata folded into the lines that carried it
+    assert sorted(stored) == sorted(["plain-1", "tagged request_id=r1", "[INFO]\tt\tr1\tlogged", "plain-2"])
+    assert len(loki.requests) == 2 and d.metadata_allowed is False
+    assert not any(d.stats.drops().values())
+    # AND it is remembered, with one diagnostic
+    deliver(d, platform("start", {"requestId": "r2"}), fn("next"))
+    assert d.flush(time.monotonic() + 5)
+    assert len(loki.requests) == 3 and stored[-1] == "next request_id=r2"
+    assert capfd.readouterr().err.count("Loki does not accept structured metadata") == 1
+
+
+def test_a_metadata_400_whose_retry_fails_is_not_remembered(loki: FakeLoki) -> None:
+    # GIVEN a 2.9-like refusal, then a 400 for another reason to the retry without metadata
+    loki.script = [(400, {}, LOKI2_BODY), (400, {}, b"entry for stream has timestamp too old")]
+    d = make(loki)
+    deliver(d, platform("start", {"requestId": "r1"}), fn("a"), fn("b"))
+    assert d.flush(time.monotonic() + 5)
+    # THEN the entries count as rejected, and metadata is still tried next time
+    assert d.stats.dropped_rejected == 2 and d.metadata_allowed is True
+
+
+def test_fallback_out_of_time_keeps_only_what_loki_did_not_store(loki: FakeLoki) -> None:
+    # GIVEN a 2.9-like refusal (it stored the entry without metadata), then Loki unreachable
+    loki.script = [(400, {}, LOKI2_BODY)] + [(503, {}, b"")] * 50
+    d = make(loki)
+    deliver(d, fn("plain"), platform("start", {"requestId": "r1"}), fn("tagged"))
+    # WHEN time runs out during the retry without metadata
+    assert not d.flush(time.monotonic() + 0.5)
+    # THEN only the refused entry is still queued (the stored one is never sent again)
+    assert d.pending() == 1 and d.metadata_allowed is True
 
 
 def test_400_is_not_retried_counted_and_reported_in_loki(
@@ -240,11 +321,11 @@ def test_buffer_full_during_a_stuck_push_keeps_the_newest_lines(
     d = make(loki, max_buffer_bytes=64 * 1024, batch_size=50)
     started.append(d)
     d.start()
-    deliver(d, *[fn(f"old{i:03d}" + "x" * 100) for i in range(200)])
+    deliver(d, *[fn(f"old{i:03d}" + "x" * 40) for i in range(200)])
     assert loki.wait_for(lambda lk: len(lk.requests) >= 1)
     # WHEN far more arrives while that push is retried
     for b in range(5):
-        deliver(d, *[fn(f"new{b}{i:03d}" + "x" * 100) for i in range(200)])
+        deliver(d, *[fn(f"new{b}{i:03d}" + "x" * 40) for i in range(200)])
     assert loki.wait_for(lambda lk: len(lk.requests) >= 5)
     d.stop_sender()
     assert d.flush(time.monotonic() + 10)

@@ -1,9 +1,10 @@
 """Buffering, flush triggers and drop accounting between the listener and Loki.
 
 Threads: the listener's connection thread calls :meth:`Dispatcher.accept` (after it
-has answered 200); one background sender pushes when a batch is due; the lifecycle's
-main thread calls :meth:`flush` (ship-before-freeze) and :meth:`drain` (SHUTDOWN).
-Every push holds ``_push_lock``: one connection, one request at a time.
+has answered 200); one background sender pushes when a batch is due (size, age, or
+woken by :meth:`wake_sender`); the lifecycle's main thread calls :meth:`flush` (before
+an invoke's freeze) and drains at SHUTDOWN. Every push holds ``_push_lock``: one
+connection, one request at a time.
 """
 
 from __future__ import annotations
@@ -11,47 +12,59 @@ from __future__ import annotations
 import threading
 import time
 
-from . import retry
-from .batch import MAX_REQUEST_BYTES, Buffer, encode_requests
+from . import drop_report, retry
+from .batch import MAX_REQUEST_BYTES, Buffer, encode_requests, pack
 from .diag import MARKER, warn, warn_once
-from .records import STREAM_EXTENSION, STREAM_TYPES
+from .entries import STREAM_EXTENSION, STREAM_TYPES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from .entries import Packed
     from .http11 import Response
-    from .records import Entry, RecordConverter
+    from .records import RecordConverter
 
-#: Loki 2.x's answer to structured metadata (pkg/validation: DisallowedStructuredMetadataErrorMsg
-#: "… includes structured metadata, but this feature is disallowed …"); some proxies say "not allowed".
-_SM_REJECTION_HINTS = (
-    "structured metadata, but this feature is disallowed",
-    "structured metadata is not allowed",
-)
-
-if TYPE_CHECKING:
     Sender = Callable[[bytes, float], Response]
 
+#: A 400 whose body says this: a Loki that knows structured metadata but refuses it (2.9:
+#: "… includes structured metadata, but this feature is disallowed …"). Entries of the same
+#: request without metadata WERE stored (checked on Loki 2.9.17): re-send only the others.
+_SM_REFUSED_HINTS = ("structured metadata",)
+#: A 400 whose body says this: a Loki that predates structured metadata and fails to decode
+#: the third element of a value (2.7: "loghttp.PushRequest.Streams: []*loghttp.Stream:
+#: unmarshalerDecoder: Value is string, but can't find closing '"' symbol …"). Nothing of the
+#: request was stored: re-send all of it.
+_DECODE_ERROR_HINTS = ("unmarshalerdecoder", "loghttp.pushrequest", "cannot unmarshal")
+RESEND_ALL = "all"
+RESEND_WITH_METADATA = "with_metadata"
 
 #: How many recent runtimeDone request ids are remembered (the SHUTDOWN drain asks for the last).
 RUNTIME_DONE_MEMORY = 256
 
 
-def metadata_rejected(resp: Response) -> bool:
+def metadata_rejection(resp: Response) -> str | None:
+    """For a 400 to a push that carried metadata: which entries to re-send without it (None: a
+    400 for another reason, final)."""
     if resp.status != 400:
-        return False
+        return None
     text = resp.body[:4096].decode("utf-8", "replace").lower()
-    return any(h in text for h in _SM_REJECTION_HINTS)
+    if any(h in text for h in _DECODE_ERROR_HINTS):
+        return RESEND_ALL
+    if any(h in text for h in _SM_REFUSED_HINTS):
+        return RESEND_WITH_METADATA
+    return None
+
+
+def metadata_rejected(resp: Response) -> bool:
+    return metadata_rejection(resp) is not None
 
 
 class Stats:
-    """Counters, read by the lifecycle for reports and by tests."""
+    """Loss counters (the drop report) and what was delivered."""
 
     def __init__(self) -> None:
-        self.entries_received = 0
         self.entries_sent = 0
-        self.requests_sent = 0
         self.dropped_buffer_full = 0
         self.dropped_rejected = 0
         self.dropped_shutdown = 0
@@ -94,10 +107,11 @@ class Dispatcher:
         self._push_lock = threading.Lock()
         self._convert_lock = threading.Lock()
         self._sender_parked = False
+        self._urgent = False
         self._stop = threading.Event()
         self._deadline = time.monotonic() + 3600.0  # replaced by the first event's deadline
-        #: Request ids whose platform.runtimeDone arrived, oldest first (an ordered set).
-        self._done: dict[str, None] = {}
+        #: platform.runtimeDone per request id (its event time, ns), oldest first.
+        self._done: dict[str, int] = {}
         self.metadata_allowed = True
         self.stats = Stats()
         self._reported_drops = self.stats.drops()
@@ -118,12 +132,11 @@ class Dispatcher:
             return
         with self._cond:
             if conv.entries:
-                self.stats.entries_received += len(conv.entries)
                 self.stats.dropped_buffer_full += self._buffer.add(conv.entries, time.monotonic())
             self.stats.lambda_dropped_records += conv.lambda_dropped_records
             if conv.runtime_done:
-                for rid in conv.runtime_done:
-                    self._done[rid] = None
+                for rid, ts in zip(conv.runtime_done, conv.runtime_done_ns, strict=True):
+                    self._done[rid] = ts
                 while len(self._done) > RUNTIME_DONE_MEMORY:
                     del self._done[next(iter(self._done))]
             self._cond.notify_all()
@@ -141,8 +154,12 @@ class Dispatcher:
             if self._sender_parked:
                 self._cond.notify_all()
 
-    def deadline(self) -> float:
-        return self._deadline
+    def wake_sender(self) -> None:
+        """Have the background sender push whatever is queued now, whatever its size and age."""
+        with self._cond:
+            if len(self._buffer):
+                self._urgent = True
+                self._cond.notify_all()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._sender_loop, name="loki-sender", daemon=True)
@@ -151,6 +168,16 @@ class Dispatcher:
     def pending(self) -> int:
         with self._cond:
             return len(self._buffer)
+
+    def held_bytes(self) -> int:
+        """What the queued and in-flight entries cost in memory (what LOKI_MAX_BUFFER_BYTES bounds)."""
+        with self._cond:
+            return self._buffer.held_bytes
+
+    def runtime_done_ns(self, request_id: str) -> int | None:
+        """The event time of the request's platform.runtimeDone, if it was delivered."""
+        with self._cond:
+            return self._done.get(request_id)
 
     def wait_runtime_done(self, request_id: str, deadline: float) -> bool:
         """Block until ``platform.runtimeDone`` for the request was delivered (or deadline)."""
@@ -173,16 +200,25 @@ class Dispatcher:
                 self._cond.wait(left)
             return True
 
-    def flush(self, deadline: float) -> bool:
-        """Push everything queued now (main thread); True when the buffer was emptied in time."""
+    def flush(self, deadline: float, *, below_bytes: int = 0) -> bool:
+        """Push from the main thread until the queued entries cost less than ``below_bytes``
+        (0: until nothing is queued or in flight); True when that was reached in time.
+
+        A push the background sender has in flight is waited for (``_push_lock``): its
+        entries are not queued any more, but they are not in Loki yet either.
+        """
         while True:
-            with self._cond:
-                if not len(self._buffer) and not self._report_due():
-                    return True
-            if time.monotonic() >= deadline:
-                return False
-            if not self._push_once(lambda: deadline, time.sleep):
-                return False
+            with self._push_lock:
+                with self._cond:
+                    if below_bytes:
+                        if self._buffer.queued_bytes < below_bytes:
+                            return True
+                    elif not len(self._buffer) and not self._report_due():
+                        return True
+                if time.monotonic() >= deadline:
+                    return False
+                if not self._push_locked(lambda: deadline, time.sleep):
+                    return False
 
     def stop_sender(self) -> None:
         """Stop the background sender (at SHUTDOWN, before the final drain)."""
@@ -197,7 +233,7 @@ class Dispatcher:
         """At the very end: count what could not be shipped before the shutdown deadline."""
         with self._cond:
             n = len(self._buffer)
-            self._buffer.settle(self._buffer.take(1 << 62))
+            self._buffer.finish(self._buffer.take(1 << 62))
             self.stats.dropped_shutdown += n
             return n
 
@@ -206,8 +242,9 @@ class Dispatcher:
         """0 if a push is due now, else seconds until the age trigger (None: nothing queued)."""
         n = len(self._buffer)
         if not n:
+            self._urgent = False
             return 0.0 if self._report_due() else None
-        if n >= self._batch_size:
+        if n >= self._batch_size or self._urgent:
             return 0.0
         oldest = self._buffer.oldest_arrival()
         assert oldest is not None
@@ -242,52 +279,59 @@ class Dispatcher:
         return 0.0 if self._stop.is_set() else self._deadline
 
     def _push_once(self, deadline: Callable[[], float], wait: Callable[[float], object]) -> bool:
-        """Take one request's worth of entries and push it; False if time ran out (entries kept)."""
         with self._push_lock:
-            report = self._drop_report_entry()
-            with self._cond:
-                taken = self._buffer.take(self._max_request_bytes)
-            if not taken and report is None:
-                return True
-            entries: list[Entry] = [t[0] for t in taken]
-            if report is not None:
-                entries.append(report)
-            ok = True
-            try:
-                ok = self._push_entries(entries, deadline, wait)
-            finally:
-                with self._cond:
-                    if ok:
-                        self._buffer.settle(taken)
-                    else:
-                        self._buffer.put_back(taken)
-                        if report is not None:
-                            self._reported_drops = {}  # report again next time
-            return ok
+            return self._push_locked(deadline, wait)
 
-    def _push_entries(self, entries: list[Entry], deadline: Callable[[], float],
-                      wait: Callable[[float], object]) -> bool:
-        for chunk, body in encode_requests(entries, self._labels, metadata=self.metadata_allowed,
-                                           max_bytes=self._max_request_bytes):
+    def _push_locked(self, deadline: Callable[[], float], wait: Callable[[float], object]) -> bool:
+        """Take one request's worth of entries and push it; False if time ran out (what was not
+        delivered goes back to the front of the buffer). Caller holds ``_push_lock``."""
+        report = self._drop_report_item()
+        with self._cond:
+            taken = self._buffer.take(self._max_request_bytes)
+        if not taken and report is None:
+            return True
+        items = [*taken, report] if report is not None else taken
+        leftover: list[Packed] = items
+        try:
+            leftover = self._push_items(items, deadline, wait)
+        finally:
+            with self._cond:
+                self._buffer.finish(taken, [it for it in leftover if it is not report])
+                if report is not None and any(it is report for it in leftover):
+                    self._reported_drops = {}  # report again next time
+        return not leftover
+
+    def _push_items(self, items: Sequence[Packed], deadline: Callable[[], float],
+                    wait: Callable[[float], object], *, without_metadata: bool = False) -> list[Packed]:
+        """Push ``items`` in requests of at most ``_max_request_bytes``; returns the ones that
+        were neither delivered nor given up on (time ran out), in order."""
+        metadata = self.metadata_allowed and not without_metadata
+        chunks = encode_requests(items, self._labels, metadata=metadata, max_bytes=self._max_request_bytes)
+        for i, (chunk, body) in enumerate(chunks):
             outcome = retry.push_with_retry(self._sender_for(body), deadline, wait=wait,
                                             not_before=self._not_before)
             self._not_before = outcome.retry_at or 0.0
-            self.stats.requests_sent += 1
             if outcome.result == retry.OK:
                 self.stats.entries_sent += len(chunk)
                 self._last_error = None
+                if without_metadata and self.metadata_allowed:
+                    self.metadata_allowed = False
+                    warn("Loki does not accept structured metadata; request_id, level and tenant_id "
+                         "now go into the line instead")
                 continue
             if outcome.result == retry.REJECTED and outcome.response is not None:
-                if self.metadata_allowed and metadata_rejected(outcome.response):
-                    # Loki 2.x rejected the whole request: nothing stored, so re-send all without metadata.
-                    self.metadata_allowed = False
-                    warn("Loki does not accept structured metadata (Loki 2.x?); request_id and level "
-                         "now go into the line instead")
-                    return self._push_entries(list(chunk), deadline, wait)
                 resp = outcome.response
+                scope = metadata_rejection(resp) if metadata and any(it[2] for it in chunk) else None
+                if scope is not None:
+                    # Loki could not take the metadata: re-send, without it, what it did not store.
+                    resend = list(chunk) if scope == RESEND_ALL else [it for it in chunk if it[2]]
+                    left = self._push_items(resend, deadline, wait, without_metadata=True)
+                    if left:
+                        return left + [it for c, _ in chunks[i + 1:] for it in c]
+                    continue
                 # Our own drop-report line is not a user entry: counting it would make a new
                 # report due, which Loki rejects again, and so on (a push loop).
-                lost = sum(1 for e in chunk if not _is_report(e))
+                lost = sum(1 for it in chunk if not _is_report(it))
                 self.stats.dropped_rejected += lost
                 warn(f"Loki at {self._url} rejected a push of {lost} entries with HTTP {resp.status}: "
                      f"{resp.body[:300].decode('utf-8', 'replace').strip()} (not retried; Loki keeps the "
@@ -297,8 +341,8 @@ class Dispatcher:
                 self._last_error = outcome.last_error
                 warn(f"cannot push to Loki at {self._url}: {outcome.last_error}; "
                      "will retry while time is left")
-            return False
-        return True
+            return [it for c, _ in chunks[i:] for it in c]
+        return []
 
     def _sender_for(self, body: bytes) -> Callable[[float], Response]:
         return lambda timeout: self._send(body, timeout)
@@ -307,23 +351,26 @@ class Dispatcher:
         drops = self.stats.drops()
         return drops != self._reported_drops and any(drops.values())
 
-    def _drop_report_entry(self) -> Entry | None:
+    def _drop_report_item(self) -> Packed | None:
         """A Loki line (type="extension") when drop counters moved since the last report."""
         drops = self.stats.drops()
         if drops == self._reported_drops or not any(drops.values()):
             return None
         self._reported_drops = drops
-        text = ", ".join(f"{k}={v}" for k, v in drops.items())
-        warn(f"log entries lost so far: {text}")
-        return (STREAM_EXTENSION, time.time_ns(), f"{MARKER} log entries lost so far: {text}", None)
+        text = drop_report.so_far(drops)
+        warn(text)
+        return pack([(STREAM_EXTENSION, time.time_ns(), f"{MARKER} {text}", None)], time.monotonic())[0]
 
 
-def _is_report(entry: Entry) -> bool:
-    return entry[0] == STREAM_EXTENSION and entry[3] is None and entry[2].startswith(MARKER)
+_MARKER_BYTES = MARKER.encode()
+
+
+def _is_report(item: Packed) -> bool:
+    return item[1] == STREAM_EXTENSION and item[2] is None and _MARKER_BYTES in item[0]
 
 
 def stream_labels(function_name: str, static: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
-    """Label set per stream index (see records.STREAM_TYPES)."""
+    """Label set per stream index (see entries.STREAM_TYPES)."""
     from .envvars import SOURCE_LABEL_VALUE
 
     out = []

@@ -16,6 +16,7 @@ import sys
 import time
 
 from . import config as config_mod
+from . import drop_report
 from .diag import warn
 from .extensions_api import ExtensionsAPI
 
@@ -222,7 +223,7 @@ class Shipper:
         if any(drops.values()):
             if time.monotonic() < deadline:
                 d.flush(deadline)  # ships the drop-report line if anything is left to report
-            warn("entries lost in this environment: " + ", ".join(f"{k}={v}" for k, v in drops.items()))
+            warn(drop_report.at_shutdown(drops))
         self.listener.close()
 
 

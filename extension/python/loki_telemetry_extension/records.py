@@ -1,30 +1,39 @@
 """Telemetry API deliveries → Loki entries.
 
-An entry is a plain tuple ``(stream, ts_ns, line, metadata)`` (tuples, not objects:
-this runs for every log line). ``stream`` is one of the ``STREAM_*`` indexes; the
-dispatcher maps it to a label set. ``metadata`` holds request id and level for
-Loki's structured metadata, or None.
+An entry is a plain tuple ``(stream, ts_ns, line, metadata)`` (see ``entries``; tuples,
+not objects: this runs for every log line). ``metadata`` holds request id, level and
+tenant id for Loki's structured metadata, or None.
+
+Request ids come from the record itself (a JSON record's ``requestId``, the Text
+format's request-id field, a platform event's ``requestId``). On classic Lambda one
+request runs at a time, so a plain ``print`` line is tagged with the request of the
+last ``platform.start``; on Managed Instances requests interleave and that guess would
+be wrong, so it is never made there (``attribute_by_start=False``).
 """
 
 from __future__ import annotations
 
 import time
 
+from . import platform_events as pe
 from .batch import split_line
 from .diag import MARKER
+from .entries import (
+    STREAM_EXTENSION,
+    STREAM_FUNCTION,
+    STREAM_PLATFORM,
+    STREAM_TYPES,
+    Entry,
+    Metadata,
+)
+from .envvars import METADATA_LEVEL, METADATA_REQUEST_ID, METADATA_TENANT_ID
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-STREAM_FUNCTION = 0
-STREAM_PLATFORM = 1
-STREAM_EXTENSION = 2
-#: The ``type`` label value of each stream (None: the function's own output has no type label).
-STREAM_TYPES: tuple[str | None, ...] = (None, "platform", "extension")
-
-Metadata = dict[str, str]
-Entry = tuple[int, int, str, "Metadata | None"]
+__all__ = ["STREAM_EXTENSION", "STREAM_FUNCTION", "STREAM_PLATFORM", "STREAM_TYPES", "Converted", "Entry",
+           "Metadata", "RecordConverter", "iso_to_ns", "render_platform"]
 
 _REPORT_METRICS = (
     ("durationMs", "Duration", "ms"),
@@ -96,9 +105,12 @@ def iso_to_ns(value: object) -> int | None:
 
 
 def _text_level_and_request(line: str) -> tuple[str | None, str | None]:
-    """Level and request id of the Python runtime's text format ``[LEVEL]\t<time>\t<rid>\t…``."""
+    """Level and request id of the Text format: the Python runtime's ``[LEVEL]\t<time>\t<rid>\t…``
+    or the Node.js runtime's ``<time>\t<rid>\t<LEVEL>\t…``."""
+    if line[:1] != "[":
+        return _node_level_and_request(line)
     end = line.find("]", 1, 12)
-    if end < 0 or line[0] != "[":
+    if end < 0:
         return None, None
     level = line[1:end]
     if level not in _LEVELS:
@@ -115,6 +127,23 @@ def _text_level_and_request(line: str) -> tuple[str | None, str | None]:
                 if " " not in candidate:
                     rid = candidate
     return level, rid
+
+
+def _node_level_and_request(line: str) -> tuple[str | None, str | None]:
+    if len(line) < 24 or line[4] != "-" or line[10] != "T":
+        return None, None
+    t1 = line.find("\t", 19, 40)
+    if t1 < 0:
+        return None, None
+    t2 = line.find("\t", t1 + 1, t1 + 66)
+    if t2 < 0:
+        return None, None
+    t3 = line.find("\t", t2 + 1, t2 + 10)
+    level = line[t2 + 1 : t3 if t3 > 0 else len(line)]
+    if level not in _LEVELS:
+        return None, None
+    rid = line[t1 + 1 : t2]
+    return level, (rid if rid and " " not in rid and rid != "undefined" else None)
 
 
 def _ms(metrics: dict[str, Any], key: str) -> str | None:
@@ -134,10 +163,10 @@ def render_platform(kind: str, record: Any) -> str:
     m = r.get("metrics")
     metrics: dict[str, Any] = m if isinstance(m, dict) else {}
     rid = r.get("requestId")
-    if kind == "platform.start":
+    if kind == pe.START:
         v = f" Version: {r['version']}" if "version" in r else ""
         return f"START RequestId: {rid}{v}"
-    if kind == "platform.runtimeDone":
+    if kind == pe.RUNTIME_DONE:
         parts = [f"END RequestId: {rid}", f"Status: {r.get('status')}"]
         if (d := _ms(metrics, "durationMs")) is not None:
             parts.append(f"Duration: {d} ms")
@@ -146,7 +175,7 @@ def render_platform(kind: str, record: Any) -> str:
         if r.get("errorType"):
             parts.append(f"Error Type: {r['errorType']}")
         return "\t".join(parts)
-    if kind == "platform.report":
+    if kind == pe.REPORT:
         parts = [f"REPORT RequestId: {rid}"]
         for key, label, unit in _REPORT_METRICS:
             if key in metrics:
@@ -156,42 +185,47 @@ def render_platform(kind: str, record: Any) -> str:
         if r.get("errorType"):
             parts.append(f"Error Type: {r['errorType']}")
         return "\t".join(parts)
-    if kind == "platform.initStart":
+    if kind == pe.INIT_START:
         return (f"INIT_START Runtime Version: {r.get('runtimeVersion')}\tPhase: {r.get('phase')}"
                 f"\tType: {r.get('initializationType')}")
-    if kind == "platform.initRuntimeDone":
+    if kind == pe.INIT_RUNTIME_DONE:
         err = f"\tError Type: {r['errorType']}" if r.get("errorType") else ""
         return f"INIT_RUNTIME_DONE Status: {r.get('status')}\tPhase: {r.get('phase')}{err}"
-    if kind == "platform.initReport":
+    if kind == pe.INIT_REPORT:
         return f"INIT_REPORT Init Duration: {_ms(metrics, 'durationMs')} ms\tPhase: {r.get('phase')}" + (
             f"\tStatus: {r['status']}" if "status" in r else "")
-    if kind == "platform.logsDropped":
+    if kind == pe.LOGS_DROPPED:
         return (f"LOGS_DROPPED Dropped Records: {r.get('droppedRecords')}\tDropped Bytes: "
                 f"{r.get('droppedBytes')}\tReason: {r.get('reason')}")
     body = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
-    return f"{kind.replace('platform.', '').upper()} {body}"
+    return f"{kind.replace(pe.PREFIX, '').upper()} {body}"
 
 
 class Converted:
     """What one delivery yielded, besides entries: signals the lifecycle needs."""
 
-    __slots__ = ("entries", "lambda_dropped_records", "runtime_done")
+    __slots__ = ("entries", "lambda_dropped_records", "runtime_done", "runtime_done_ns")
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []
+        #: Request ids whose platform.runtimeDone came, and (same index) that event's time.
         self.runtime_done: list[str] = []
+        self.runtime_done_ns: list[int] = []
         self.lambda_dropped_records = 0
 
 
 class RecordConverter:
-    """Stateful only in the request id it has seen start (to tag ``print`` lines)."""
+    """Stateful in the request id it has seen start (to tag ``print`` lines, classic Lambda
+    only) and in the repeat detection of the current millisecond."""
 
-    def __init__(self, *, ship_platform: bool, ship_extension: bool, max_line_bytes: int) -> None:
+    def __init__(self, *, ship_platform: bool, ship_extension: bool, max_line_bytes: int,
+                 attribute_by_start: bool = True) -> None:
         self.ship_platform = ship_platform
         self.ship_extension = ship_extension
         self.max_line_bytes = max_line_bytes
+        self.attribute_by_start = attribute_by_start
         self.current_request_id: str | None = None
-        self._meta_cache: dict[tuple[str | None, str | None], Metadata] = {}
+        self._meta_cache: dict[tuple[str | None, ...], Metadata] = {}
         self._cur_ms = [0] * len(STREAM_TYPES)
         self._used: list[dict[str, int]] = [{} for _ in STREAM_TYPES]
 
@@ -217,7 +251,7 @@ class RecordConverter:
             try:
                 # Inlined hot path (one text line of the function, Lambda's time format, no
                 # split needed): the same steps as _one/_add/_ts/_meta without the calls.
-                if type(item) is dict and item.get("type") == "function":
+                if type(item) is dict and item.get("type") == pe.FUNCTION:
                     record = item.get("record")
                     t = item.get("time")
                     if (type(record) is str and type(t) is str and t[:19] == cache[0] and len(t) == 24
@@ -229,7 +263,7 @@ class RecordConverter:
                             line = record[:-1] if record[-1:] == "\n" else record
                             if line[-1:] == "\r":
                                 line = line[:-1]
-                            if line[:1] == "[":
+                            if line[:1] == "[" or "0" <= line[:1] <= "9":
                                 level, rid = _text_level_and_request(line)
                                 rid = rid or request_id
                                 meta = (meta_cache.get((level, rid)) or self._meta(level, rid)) \
@@ -261,19 +295,21 @@ class RecordConverter:
         self._cur_ms[STREAM_FUNCTION], self._used[STREAM_FUNCTION] = cur_ms, used
         return out
 
-    def _meta(self, level: str | None, rid: str | None) -> Metadata:
-        """One shared (never mutated) metadata dict per (level, request id): saves a dict per
-        line here and lets batch render each distinct one once per push body."""
-        key = (level, rid)
+    def _meta(self, level: str | None, rid: str | None, tenant: str | None = None) -> Metadata:
+        """One shared (never mutated) metadata dict per (level, request id, tenant): saves a
+        dict per line here and lets batch render each distinct one once per push body."""
+        key = (level, rid) if tenant is None else (level, rid, tenant)
         m = self._meta_cache.get(key)
         if m is None:
             if len(self._meta_cache) > 64:  # old requests' entries: keep the cache small
                 self._meta_cache.clear()
             m = {}
-            if level:
-                m["level"] = level
             if rid:
-                m["request_id"] = rid
+                m[METADATA_REQUEST_ID] = rid
+            if level:
+                m[METADATA_LEVEL] = level
+            if tenant:
+                m[METADATA_TENANT_ID] = tenant
             self._meta_cache[key] = m
         return m
 
@@ -314,20 +350,20 @@ class RecordConverter:
         ts = iso_to_ns(item.get("time"))
         if ts is None:
             ts = time.time_ns()
-        if kind == "function" and type(record) is str:  # the hot path: one text line
+        if kind == pe.FUNCTION and type(record) is str:  # the hot path: one text line
             line = record[:-1] if record.endswith("\n") else record
             if line.endswith("\r"):
                 line = line[:-1]
-            level, rid = _text_level_and_request(line) if line.startswith("[") else (None, None)
+            level, rid = _text_level_and_request(line)
             rid = rid or self.current_request_id
             meta: Metadata | None = self._meta(level, rid) if (level or rid) else None
             self._add(out, STREAM_FUNCTION, ts, line, meta)
             return
-        if kind == "function" or kind == "extension":
-            stream = STREAM_FUNCTION if kind == "function" else STREAM_EXTENSION
+        if kind == pe.FUNCTION or kind == pe.EXTENSION:
+            stream = STREAM_FUNCTION if kind == pe.FUNCTION else STREAM_EXTENSION
             if stream == STREAM_EXTENSION and not self.ship_extension:
                 return
-            meta = {}
+            tenant: str | None = None
             if isinstance(record, str):
                 line = record[:-1] if record.endswith("\n") else record
                 if line.endswith("\r"):
@@ -335,8 +371,6 @@ class RecordConverter:
                 if stream == STREAM_EXTENSION and line.lstrip().startswith(MARKER):
                     return  # our own diagnostics: never ship them back (feedback loop)
                 level, rid = _text_level_and_request(line)
-                if level:
-                    meta["level"] = level
             elif isinstance(record, dict):
                 import json
 
@@ -344,37 +378,40 @@ class RecordConverter:
                 if stream == STREAM_EXTENSION and isinstance(msg, str) and msg.lstrip().startswith(MARKER):
                     return
                 line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
-                level = record.get("level")
-                if isinstance(level, str) and level:
-                    meta["level"] = level.upper()
+                lv = record.get("level")
+                level = lv.upper() if isinstance(lv, str) and lv else None
                 r = record.get("requestId")
                 rid = r if isinstance(r, str) and r else None
+                t = record.get("tenantId")
+                tenant = t if isinstance(t, str) and t else None
             elif record is None:
                 return
             else:
                 import json
 
                 line = json.dumps(record, ensure_ascii=False, default=str)
-                rid = None
+                level = rid = None
             rid = rid or (self.current_request_id if stream == STREAM_FUNCTION else None)
-            if rid:
-                meta["request_id"] = rid
-            self._add(out, stream, ts, line, meta or None)
+            meta = self._meta(level, rid, tenant) if (level or rid or tenant) else None
+            self._add(out, stream, ts, line, meta)
             return
 
-        if not isinstance(kind, str) or not kind.startswith("platform."):
+        if not isinstance(kind, str) or not kind.startswith(pe.PREFIX):
             return
         rec: dict[str, Any] = record if isinstance(record, dict) else {}
         rid_obj = rec.get("requestId")
         prid = rid_obj if isinstance(rid_obj, str) else None
-        if kind == "platform.start" and prid:
+        if kind == pe.START and prid and self.attribute_by_start:
             self.current_request_id = prid
-        elif kind == "platform.runtimeDone" and prid:
+        elif kind == pe.RUNTIME_DONE and prid:
             out.runtime_done.append(prid)
-        elif kind == "platform.logsDropped":
+            out.runtime_done_ns.append(ts)
+        elif kind == pe.LOGS_DROPPED:
             n = rec.get("droppedRecords")
             if isinstance(n, int) and not isinstance(n, bool) and n > 0:
                 out.lambda_dropped_records += n
         if self.ship_platform:
-            meta_p = {"request_id": prid} if prid else None
+            t_obj = rec.get("tenantId")
+            tenant_p = t_obj if isinstance(t_obj, str) and t_obj else None
+            meta_p = self._meta(None, prid, tenant_p) if (prid or tenant_p) else None
             self._add(out, STREAM_PLATFORM, ts, render_platform(kind, record), meta_p)
