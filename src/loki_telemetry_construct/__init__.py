@@ -1,7 +1,8 @@
-"""loki-telemetry-construct: ship every Python Lambda function's logs to Grafana Loki.
+"""loki-telemetry-construct: ship every Lambda function's logs to Grafana Loki.
 
 One line in a CDK app attaches the Loki Telemetry API extension layer, and its
-configuration, to every supported function in a scope::
+configuration, to every function in a scope that can take a layer (Python 3.10-3.13 get
+the Python build, every other runtime the native build for its architecture)::
 
     from loki_telemetry_construct import with_loki_logging
 
@@ -11,9 +12,18 @@ configuration, to every supported function in a scope::
 from __future__ import annotations
 
 from ._contract import envvars
-from .aspect import LokiLogging, Selector, with_loki_logging
+from .aspect import LokiLogging, with_loki_logging
 from .layer import SUPPORTED_ARCHITECTURES, SUPPORTED_RUNTIMES, LokiTelemetryLayer
-from .options import ConfigError, CredentialSource, TelemetryBuffering
+from .options import ConfigError
+from .runtimes import Extension
+from .settings import (
+    CredentialSource,
+    Flush,
+    LokiOptions,
+    Selector,
+    TelemetryBuffering,
+    options_table_markdown,
+)
 from .warning_ids import WarningIds
 
 __all__ = [
@@ -21,11 +31,15 @@ __all__ = [
     "SUPPORTED_RUNTIMES",
     "ConfigError",
     "CredentialSource",
+    "Extension",
+    "Flush",
     "LokiLogging",
+    "LokiOptions",
     "LokiTelemetryLayer",
     "Selector",
     "TelemetryBuffering",
     "WarningIds",
     "envvars",
+    "options_table_markdown",
     "with_loki_logging",
 ]

@@ -1,10 +1,11 @@
-"""``LokiLogging``: the aspect that instruments every supported Lambda function in a scope."""
+"""``LokiLogging``: the aspect that instruments every Lambda function in a scope that can take a layer."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jsii
 from aws_cdk import Annotations, AspectPriority, Aspects, CfnResource, Duration, IAspect, Size, Stack
@@ -12,20 +13,16 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct, IConstruct
 
-from . import grants, options
-from .layer import SUPPORTED_RUNTIME_NAMES, LokiTelemetryLayer
-from .options import CredentialSource, TelemetryBuffering
+from . import grants, options, runtimes
+from .layer import LokiTelemetryLayer
+from .runtimes import Build, Extension, Skip
+from .settings import OPTION_NAMES, CredentialSource, Flush, LokiOptions, Selector, TelemetryBuffering
 from .warning_ids import LAYER_ERROR_PREFIX, WarningIds
 
-#: Something that selects functions: a construct (the function itself or any scope above
-#: it) or a predicate called with the function (or, for L1 functions, the CfnResource).
-Selector = IConstruct | Callable[[IConstruct], bool]
-
-#: ``Runtime.FROM_IMAGE.name``: the runtime of container-image functions.
-_FROM_IMAGE = "FROM_IMAGE"
-
-#: Id of the layer the aspect creates in each stack that needs one.
+#: Id of the Python build's layer the aspect creates in each stack that needs one.
 LAYER_ID = "LokiTelemetryExtensionLayer"
+#: Ids of the native build's layers, one per architecture (``Architecture.name``).
+NATIVE_LAYER_IDS = {"x86_64": LAYER_ID + "NativeX86", "arm64": LAYER_ID + "NativeArm64"}
 #: Id of the marker child left on each instrumented function (makes the aspect idempotent).
 MARKER_ID = "LokiTelemetryInstrumented"
 
@@ -40,30 +37,15 @@ class _Marker(Construct):
 
 @jsii.implements(IAspect)
 class LokiLogging:
-    """Attach the Loki extension layer and its configuration to every Python function in a scope.
+    """Attach the Loki extension layer and its configuration to every function in a scope.
 
-    Apply it with :func:`with_loki_logging` or ``Aspects.of(scope).add(LokiLogging(...))``.
-    Every option is keyword-only and validated here, before anything is created; see
-    the README for the table of options and the environment variable each sets.
-
-    :param loki_ip: host or IPv4 address of a Loki; means ``http://<loki_ip>:3100/loki/api/v1/push``.
-    :param loki_url: full push URL, http or https. Exactly one of ``loki_ip``/``loki_url``.
-    :param batch_size: entries queued before a push is due (1-10,000, default 100).
-    :param flush_interval: age of the oldest queued entry at which a push is due (default 1 s).
-    :param ship_before_freeze: ship each invoke's logs before the environment freezes (default off).
-    :param telemetry_types: Telemetry API types to subscribe to (default ``("function",)``).
-    :param buffering: Telemetry API buffering (:class:`TelemetryBuffering`).
-    :param labels: static extra Loki labels (low cardinality only).
-    :param tenant_id: sent as ``X-Scope-OrgID``.
-    :param basic_auth_secret: secret/SSM parameter holding ``user:password``; each function gets read access.
-    :param bearer_token_secret: secret/SSM parameter holding a bearer token; each function gets read access.
-    :param max_buffer_bytes: memory bound of queued log bytes; the oldest are dropped (and counted) beyond it.
-    :param max_line_bytes: longest line pushed as one entry; longer lines are split with a marker.
-    :param disable_cloudwatch_logs: add an explicit IAM Deny of CloudWatch log writes to instrumented roles.
-    :param include: only instrument functions selected by one of these (default: all).
-    :param exclude: never instrument functions selected by one of these (wins over ``include``).
-    :param layer: the layer to attach: an ``ILayerVersion`` or a layer version ARN (default: one
-        :class:`LokiTelemetryLayer` per stack, created on first need).
+    Python 3.10-3.13 functions get the Python build of the extension; every other runtime
+    that takes a layer (Node.js, Java, .NET, Ruby, ``provided.*``, other Pythons) gets the
+    native build for its architecture (``extension=`` changes that). Apply it with
+    :func:`with_loki_logging` or ``Aspects.of(scope).add(LokiLogging(...))``; when several
+    reach one function, the one on the innermost scope wins. Every option is keyword-only,
+    declared once in :class:`~loki_telemetry_construct.settings.LokiOptions` (its fields
+    document each) and validated here, before anything is created.
     """
 
     def __init__(
@@ -73,7 +55,10 @@ class LokiLogging:
         loki_url: str | None = None,
         batch_size: int | None = None,
         flush_interval: Duration | None = None,
-        ship_before_freeze: bool = False,
+        flush: Flush | None = None,
+        ship_before_freeze: bool | None = None,
+        dense_gap: Duration | None = None,
+        high_water_percent: int | None = None,
         telemetry_types: Sequence[str] | None = None,
         buffering: TelemetryBuffering | None = None,
         labels: Mapping[str, str] | None = None,
@@ -83,26 +68,14 @@ class LokiLogging:
         max_buffer_bytes: int | Size | None = None,
         max_line_bytes: int | Size | None = None,
         disable_cloudwatch_logs: bool = False,
+        extension: Extension = "auto",
         include: Sequence[Selector] | None = None,
         exclude: Sequence[Selector] | None = None,
         layer: lambda_.ILayerVersion | str | None = None,
     ) -> None:
-        self.settings = options.build(
-            loki_ip=loki_ip,
-            loki_url=loki_url,
-            batch_size=batch_size,
-            flush_interval=flush_interval,
-            ship_before_freeze=ship_before_freeze,
-            telemetry_types_=telemetry_types,
-            buffering=buffering,
-            labels_=labels,
-            tenant_id=tenant_id,
-            basic_auth_secret=basic_auth_secret,
-            bearer_token_secret=bearer_token_secret,
-            max_buffer_bytes=max_buffer_bytes,
-            max_line_bytes=max_line_bytes,
-            disable_cloudwatch_logs=disable_cloudwatch_logs,
-        )
+        given = locals()
+        self.options = LokiOptions(**{name: given[name] for name in OPTION_NAMES})
+        self.settings = options.build(self.options)
         self._include = _selectors("include", include)
         self._exclude = _selectors("exclude", exclude)
         if isinstance(layer, str):
@@ -116,6 +89,10 @@ class LokiLogging:
             )
         self._layer = layer
         self._fingerprint = self.settings.fingerprint() + repr(layer)
+        # Per-synth caches (a few jsii round trips saved per function; see docs/construct.md).
+        self._layers: dict[tuple[Any, Build, str], lambda_.ILayerVersion] = {}
+        self._aspects_on: dict[Any, list[LokiLogging]] = {}
+        self._noticed: set[Any] = set()
 
     # -- IAspect --------------------------------------------------------------------------
     def visit(self, node: IConstruct) -> None:
@@ -144,55 +121,58 @@ class LokiLogging:
             return False
         return not any(_matches(s, c) for s in self._exclude for c in candidates)
 
+    def _warn(self, node: IConstruct, skip: Skip, runtime: str = "") -> None:
+        reason = runtimes.describe(skip, path=node.node.path, runtime=runtime)
+        Annotations.of(node).add_warning_v2(reason.warning_id, reason.message)
+
     def _warn_l1(self, node: CfnResource) -> None:
         if not self._selected(node, None):
             return
         if isinstance(node, lambda_.CfnFunction):
-            Annotations.of(node).add_warning_v2(
-                WarningIds.RAW_CFN_FUNCTION,
-                f"Loki logging skipped {node.node.path}: it is a raw CfnFunction, not an "
-                "aws_lambda.Function, so layers and environment cannot be added safely. Use "
-                "aws_lambda.Function, or add the layer and environment yourself.",
-            )
+            self._warn(node, Skip.RAW_CFN_FUNCTION)
         else:
-            Annotations.of(node).add_warning_v2(
-                WarningIds.CUSTOM_RESOURCE_PROVIDER,
-                f"Loki logging skipped {node.node.path}: it is a custom-resource provider function "
-                "(e.g. S3 autoDeleteObjects, LogRetention) that CDK manages as a raw CfnResource; "
-                "its logs stay in CloudWatch.",
-            )
+            self._warn(node, Skip.CUSTOM_RESOURCE_PROVIDER)
 
     def _instrument(self, fn: lambda_.Function, also: IConstruct | None) -> None:
         if not self._selected(fn, also):
             return
+        if not self._wins(fn, also):
+            return
         marker = fn.node.try_find_child(MARKER_ID)
         if marker is not None:
             if getattr(marker, "fingerprint", None) != self._fingerprint:
+                # Only when the scopes cannot tell (an aspect on a SingletonFunction wrapper,
+                # which is not a scope of the function it wraps, and another one elsewhere).
                 Annotations.of(fn).add_warning_v2(
                     WarningIds.CONFLICTING_SETTINGS,
                     f"Loki logging: {fn.node.path} is selected by more than one LokiLogging aspect with "
-                    "different settings; the first applied wins. Use include/exclude to pick one.",
+                    f"different settings; the first applied wins (this one: {self.settings.describe()}). "
+                    "Use include/exclude to pick one.",
                 )
             return
-        if not self._runtime_supported(fn):
+        runtime = fn.runtime.name
+        build = runtimes.classify(runtime, self.settings.extension)
+        if isinstance(build, Skip):
+            self._warn(fn, build, runtime)
             return
         stack = Stack.of(fn)
-        if _is_edge_function(fn, stack):
-            Annotations.of(fn).add_warning_v2(
-                WarningIds.LAMBDA_EDGE,
-                f"Loki logging skipped {fn.node.path}: its role trusts edgelambda.amazonaws.com, and "
-                "Lambda@Edge functions cannot use layers or environment variables.",
-            )
+        if _is_edge_function(fn):
+            self._warn(fn, Skip.LAMBDA_EDGE)
             return
-        layer = self._layer_for(stack)
+        if stack not in self._noticed:
+            self._noticed.add(stack)
+            for warning_id, message in self.settings.notices:
+                Annotations.of(stack).add_warning_v2(warning_id, message)
+        arch = fn.architecture.name if build == "native" else ""
+        layer = self._layer_for(stack, build, arch)
         try:
             fn.add_layers(layer)
         except RuntimeError as exc:  # jsii surfaces CDK's ValidationError (e.g. the 5-layer limit)
             Annotations.of(fn).add_error(
                 f"{LAYER_ERROR_PREFIX} cannot attach the Loki extension layer to {fn.node.path}: "
-                f"{_jsii_message(exc)}. Fix: Lambda allows 5 layers per function, so remove one or "
-                "exclude this function (exclude=[fn]); if you passed layer=, it must list the "
-                f"function's runtime ({fn.runtime.name}) among its compatible runtimes."
+                f"{_jsii_message(exc).rstrip('.')}. Fix: Lambda allows 5 layers per function, so remove "
+                "one or exclude this function (exclude=[fn]); if you passed layer=, it must list the "
+                f"function's runtime ({runtime}) among its compatible runtimes."
             )
             return
         for key, value in self.settings.environment.items():
@@ -206,40 +186,67 @@ class LokiLogging:
         if not all([grants.add_to_role(fn, st) for st in statements]):
             Annotations.of(fn).add_warning_v2(
                 WarningIds.IMMUTABLE_ROLE,
-                f"Loki logging could not change the role of {fn.node.path} (it is imported or immutable): "
-                "grant it read access to the Loki credential and/or add the CloudWatch Logs Deny yourself.",
+                f"Loki logging could not change the role of {fn.node.path} (it is imported with "
+                "mutable=False or made with without_policy_updates): grant it read access to the Loki "
+                "credential and/or add the CloudWatch Logs Deny yourself.",
             )
         _Marker(fn, self._fingerprint)
 
-    def _runtime_supported(self, fn: lambda_.Function) -> bool:
-        runtime = fn.runtime
-        name = runtime.name
-        if name in SUPPORTED_RUNTIME_NAMES:
-            return True  # Python by definition; the common case costs no further jsii calls
-        if name == _FROM_IMAGE:
-            Annotations.of(fn).add_warning_v2(
-                WarningIds.CONTAINER_IMAGE,
-                f"Loki logging skipped {fn.node.path}: container-image functions cannot use layers. "
-                "Copy the extension into the image (/opt/extensions and /opt/loki_telemetry_extension) "
-                "and set the LOKI_* environment yourself.",
-            )
+    # -- precedence -----------------------------------------------------------------------
+    def _wins(self, fn: lambda_.Function, also: IConstruct | None) -> bool:
+        """True when this aspect is the one that instruments ``fn``: the innermost of the
+        LokiLogging aspects that select it (on one scope, the first added). The winner warns
+        about the others when their settings differ, naming both."""
+        ranked: list[tuple[int, int, LokiLogging, str]] = []  # (-depth, order, aspect, scope path)
+        for node in (fn, also):
+            if node is None:
+                continue
+            for depth, scope in enumerate(node.node.scopes):
+                for order, aspect in enumerate(self._loki_aspects_on(scope)):
+                    if aspect._selected(fn, also) and all(aspect is not r[2] for r in ranked):
+                        ranked.append((-depth, order, aspect, scope.node.path))
+        if all(r[2] is not self for r in ranked):
+            return True  # reached some other way (e.g. Aspects of a scope we cannot see)
+        ranked.sort(key=lambda r: (r[0], r[1]))
+        winner = ranked[0]
+        if winner[2] is not self:
             return False
-        if runtime.family != lambda_.RuntimeFamily.PYTHON:
-            Annotations.of(fn).add_warning_v2(
-                WarningIds.NON_PYTHON_RUNTIME,
-                f"Loki logging skipped {fn.node.path}: runtime {name} is not Python; "
-                "the extension supports Python functions only. Its logs stay in CloudWatch.",
-            )
-            return False
-        supported = ", ".join(sorted(SUPPORTED_RUNTIME_NAMES))
-        Annotations.of(fn).add_warning_v2(
-            WarningIds.UNSUPPORTED_PYTHON_RUNTIME,
-            f"Loki logging skipped {fn.node.path}: runtime {name} is not one the extension "
-            f"supports ({supported}). Move the function to a supported runtime.",
-        )
-        return False
+        for other in ranked[1:]:
+            if other[2]._fingerprint != self._fingerprint:
+                mine, theirs = self.settings.difference(other[2].settings)
+                where = "the first added wins" if other[0] == winner[0] else "the more specific scope wins"
+                Annotations.of(fn).add_warning_v2(
+                    WarningIds.CONFLICTING_SETTINGS,
+                    f"Loki logging: {fn.node.path} is selected by two LokiLogging aspects with different "
+                    f"settings: on {_scope_name(winner[3])} ({mine}) and on {_scope_name(other[3])} "
+                    f"({theirs}). The one on {_scope_name(winner[3])} applies ({where}). Use "
+                    "include/exclude to pick one explicitly.",
+                )
+        return True
 
-    def _layer_for(self, stack: Stack) -> lambda_.ILayerVersion:
+    def _loki_aspects_on(self, scope: IConstruct) -> list[LokiLogging]:
+        found = self._aspects_on.get(scope)
+        if found is None:
+            found = [a for a in Aspects.of(scope).all if isinstance(a, LokiLogging)]
+            self._aspects_on[scope] = found
+        return found
+
+    def _layer_for(self, stack: Stack, build: Build, arch: str) -> lambda_.ILayerVersion:
+        key = (stack, build, arch)
+        cached = self._layers.get(key)
+        if cached is None:
+            cached = self._make_layer(stack, build, arch)
+            self._layers[key] = cached
+        return cached
+
+    def _make_layer(self, stack: Stack, build: Build, arch: str) -> lambda_.ILayerVersion:
+        if build == "native":
+            layer_id = NATIVE_LAYER_IDS[arch]
+            found = stack.node.try_find_child(layer_id)
+            if found is not None:
+                return found  # type: ignore[return-value]
+            architecture = lambda_.Architecture.ARM_64 if arch == "arm64" else lambda_.Architecture.X86_64
+            return LokiTelemetryLayer(stack, layer_id, build="native", architecture=architecture)
         if self._layer is not None and not isinstance(self._layer, str):
             return self._layer
         if isinstance(self._layer, str):
@@ -264,7 +271,10 @@ def with_loki_logging(
     loki_url: str | None = None,
     batch_size: int | None = None,
     flush_interval: Duration | None = None,
-    ship_before_freeze: bool = False,
+    flush: Flush | None = None,
+    ship_before_freeze: bool | None = None,
+    dense_gap: Duration | None = None,
+    high_water_percent: int | None = None,
     telemetry_types: Sequence[str] | None = None,
     buffering: TelemetryBuffering | None = None,
     labels: Mapping[str, str] | None = None,
@@ -274,34 +284,18 @@ def with_loki_logging(
     max_buffer_bytes: int | Size | None = None,
     max_line_bytes: int | Size | None = None,
     disable_cloudwatch_logs: bool = False,
+    extension: Extension = "auto",
     include: Sequence[Selector] | None = None,
     exclude: Sequence[Selector] | None = None,
     layer: lambda_.ILayerVersion | str | None = None,
 ) -> LokiLogging:
-    """Ship the logs of every Python function in ``scope`` (an App, Stage, Stack or function) to Loki.
+    """Ship the logs of every function in ``scope`` (an App, Stage, Stack or function) to Loki.
 
     Adds a :class:`LokiLogging` aspect (same options) with ``AspectPriority.MUTATING`` and
     returns it.
     """
-    aspect = LokiLogging(
-        loki_ip=loki_ip,
-        loki_url=loki_url,
-        batch_size=batch_size,
-        flush_interval=flush_interval,
-        ship_before_freeze=ship_before_freeze,
-        telemetry_types=telemetry_types,
-        buffering=buffering,
-        labels=labels,
-        tenant_id=tenant_id,
-        basic_auth_secret=basic_auth_secret,
-        bearer_token_secret=bearer_token_secret,
-        max_buffer_bytes=max_buffer_bytes,
-        max_line_bytes=max_line_bytes,
-        disable_cloudwatch_logs=disable_cloudwatch_logs,
-        include=include,
-        exclude=exclude,
-        layer=layer,
-    )
+    given = locals()
+    aspect = LokiLogging(**{name: given[name] for name in OPTION_NAMES})
     Aspects.of(scope).add(aspect, priority=AspectPriority.MUTATING)
     return aspect
 
@@ -352,13 +346,21 @@ def _singleton_target(singleton: lambda_.SingletonFunction) -> lambda_.Function 
     return None
 
 
-def _is_edge_function(fn: lambda_.Function, stack: Stack) -> bool:
-    """Lambda@Edge requires the role to trust edgelambda.amazonaws.com; that is the public tell."""
+def _is_edge_function(fn: lambda_.Function) -> bool:
+    """Lambda@Edge requires the role to trust edgelambda.amazonaws.com; that is the public tell.
+
+    ``PolicyDocument.to_json()`` keeps tokens unresolved but service names literal, and costs
+    one jsii round trip instead of the stack-wide ``Stack.resolve`` (0.48 vs 0.64 ms measured).
+    """
     role = fn.role
     if not isinstance(role, iam.Role):
         return False
     trust = role.assume_role_policy
-    return trust is not None and "edgelambda.amazonaws.com" in json.dumps(stack.resolve(trust))
+    return trust is not None and "edgelambda.amazonaws.com" in json.dumps(trust.to_json())
+
+
+def _scope_name(path: str) -> str:
+    return f"'{path}'" if path else "the App"
 
 
 def _jsii_message(exc: BaseException) -> str:

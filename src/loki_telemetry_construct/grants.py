@@ -67,14 +67,20 @@ def cloudwatch_deny() -> iam.PolicyStatement:
 
 
 def add_to_role(fn: lambda_.Function, statement: iam.PolicyStatement) -> bool:
-    """Add ``statement`` to the function's role; False when the role is imported and immutable."""
+    """Add ``statement`` to the function's role; False when the role cannot be changed."""
     role = fn.role
     if role is None:
         return False
     result = role.add_to_principal_policy(statement)
-    # An immutable imported role answers statement_added=True ("pretend it was") with an
-    # empty dependable; a real addition depends on the policy that now holds the statement.
+    if not result.statement_added:
+        return False
+    if isinstance(role, iam.Role):
+        # A role of this app: the statement is in its default policy. Its dependable is a
+        # DependencyGroup that CDK fills only when it splits the policy at synth, so it is
+        # empty now and says nothing.
+        return True
+    # An immutable role (imported with mutable=False, or Role.without_policy_updates) answers
+    # statement_added=True ("pretend it was") with an empty dependable; an imported mutable
+    # role depends on the Policy that now holds the statement.
     dependable = result.policy_dependable
-    return result.statement_added and (
-        dependable is None or len(Dependable.of(dependable).dependency_roots) > 0
-    )
+    return dependable is None or len(Dependable.of(dependable).dependency_roots) > 0

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aws_cdk import Duration, Size, Token
-from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_ssm as ssm
 
 from ._contract import envvars
+from .runtimes import EXTENSION_MODES, Extension
+from .settings import CredentialSource, LokiOptions, TelemetryBuffering
+from .warning_ids import WarningIds
 
-#: A Secrets Manager secret or an SSM parameter (SecureString) holding a credential.
-CredentialSource = secretsmanager.ISecret | ssm.IParameter
+__all__ = ["ConfigError", "CredentialSource", "Settings", "TelemetryBuffering", "build", "fail"]
 
 # Loki's tenant-id rules (pkg/tenant): these characters, at most 150 bytes, not "." or "..".
 _TENANT_PATTERN = re.compile(r"^[A-Za-z0-9!\-_.*'()]{1,150}$")
@@ -30,19 +30,12 @@ _HOSTNAME_PATTERN = re.compile(
     r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 _LAYER_ARN_PATTERN = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
-
-
-@dataclass(frozen=True)
-class TelemetryBuffering:
-    """How the Telemetry API buffers records before it delivers them to the extension.
-
-    Each field left as ``None`` keeps the extension's default. AWS's limits apply:
-    ``max_items`` 1,000-10,000, ``max_bytes`` 262,144-1,048,576, ``timeout`` 25 ms-30 s.
-    """
-
-    max_items: int | None = None
-    max_bytes: int | Size | None = None
-    timeout: Duration | None = None
+#: Push paths Loki serves (the Promtail-era one too); anything else is probably a mistake,
+#: but proxies may use their own paths, so it is a warning, not an error.
+PUSH_PATHS = (envvars.LOKI_PUSH_PATH, "/api/prom/push")
+#: Hosts the extension (and so the construct) allows plain http to when credentials are set:
+#: traffic to them never leaves the machine.
+LOOPBACK_NAMES = ("localhost",)
 
 
 @dataclass(frozen=True)
@@ -52,13 +45,49 @@ class Settings:
     environment: Mapping[str, str]
     credentials: tuple[CredentialSource, ...]
     disable_cloudwatch_logs: bool
+    extension: Extension = "auto"
+    #: Warnings about the options themselves, as ``(warning id, message)``: reported once per stack.
+    notices: tuple[tuple[str, str], ...] = ()
 
     def fingerprint(self) -> str:
         """A stable summary, to detect a function instrumented twice with different settings."""
         return json.dumps(
-            {"env": dict(sorted(self.environment.items())), "cw": self.disable_cloudwatch_logs},
+            {
+                "env": {k: _plain(val) for k, val in sorted(self.environment.items())},
+                "cw": self.disable_cloudwatch_logs,
+                "extension": self.extension,
+            },
             sort_keys=True,
         )
+
+    def difference(self, other: Settings) -> tuple[str, str]:
+        """What differs between two settings, each side as ``NAME=value, ...``."""
+        mine, theirs = self._items(), other._items()
+        keys = sorted(set(mine) | set(theirs), key=lambda k: k)
+        return (
+            ", ".join(f"{k}={mine.get(k, '<unset>')}" for k in keys if mine.get(k) != theirs.get(k)),
+            ", ".join(f"{k}={theirs.get(k, '<unset>')}" for k in keys if mine.get(k) != theirs.get(k)),
+        )
+
+    def _items(self) -> dict[str, str]:
+        items = {k: _plain(val) for k, val in self.environment.items()}
+        items["disable_cloudwatch_logs"] = str(self.disable_cloudwatch_logs)
+        items["extension"] = self.extension
+        return items
+
+    def describe(self) -> str:
+        """The settings in a line a user can compare: ``LOKI_IP=10.0.0.5, ...``."""
+        parts = [f"{k}={_plain(val)}" for k, val in sorted(self.environment.items())]
+        if self.disable_cloudwatch_logs:
+            parts.append("disable_cloudwatch_logs=True")
+        if self.extension != "auto":
+            parts.append(f"extension={self.extension}")
+        return ", ".join(parts)
+
+
+def _plain(value: object) -> str:
+    # Tokens render as "${Token[...]}": stable within one app, which is all a comparison needs.
+    return value if isinstance(value, str) else repr(value)
 
 
 class ConfigError(ValueError):
@@ -96,7 +125,7 @@ def _bytes(option: str, value: int | Size, lo: int, hi: int, default: int) -> st
 
 def _millis(option: str, value: Duration, lo: int, hi: int, default: int) -> str:
     if not isinstance(value, Duration):
-        raise fail(option, value, "must be a aws_cdk.Duration", f"pass e.g. Duration.millis({default})")
+        raise fail(option, value, "must be an aws_cdk.Duration", f"pass e.g. Duration.millis({default})")
     if value.is_unresolved():
         return Token.as_string(value.to_milliseconds())
     ms = value.to_milliseconds()
@@ -267,9 +296,22 @@ def credential_arn(option: str, source: object) -> str:
             option,
             source,
             "must be a secretsmanager.ISecret or an ssm.IParameter (SecureString)",
-            "pass e.g. secretsmanager.Secret.from_secret_name_v2(self, 'LokiAuth', 'loki/auth')",
+            _credential_fix(source),
         )
     return arn
+
+
+def _credential_fix(source: object) -> str:
+    """The import that turns what the user passed into a credential source."""
+    text = source if isinstance(source, str) else ""
+    if text.startswith("arn:") and ":secretsmanager:" in text:
+        return f"pass secretsmanager.Secret.from_secret_complete_arn(self, 'LokiAuth', {text!r})"
+    if text.startswith("arn:") and ":ssm:" in text:
+        return (
+            "pass ssm.StringParameter.from_secure_string_parameter_attributes(self, 'LokiAuth', "
+            "parameter_name='/the/parameter/name')"
+        )
+    return "pass e.g. secretsmanager.Secret.from_secret_name_v2(self, 'LokiAuth', 'loki/auth')"
 
 
 def layer_arn(value: str) -> str:
@@ -285,57 +327,55 @@ def layer_arn(value: str) -> str:
     )
 
 
-def build(
-    *,
-    loki_ip: str | None,
-    loki_url: str | None,
-    batch_size: int | None,
-    flush_interval: Duration | None,
-    ship_before_freeze: bool,
-    telemetry_types_: Sequence[str] | None,
-    buffering: TelemetryBuffering | None,
-    labels_: Mapping[str, str] | None,
-    tenant_id: str | None,
-    basic_auth_secret: CredentialSource | None,
-    bearer_token_secret: CredentialSource | None,
-    max_buffer_bytes: int | Size | None,
-    max_line_bytes: int | Size | None,
-    disable_cloudwatch_logs: bool,
-) -> Settings:
+def build(opts: LokiOptions) -> Settings:
     """Validate every option and render the environment; raises :class:`ConfigError`."""
     v = envvars
-    name, value = endpoint(loki_ip, loki_url)
+    name, value = endpoint(opts.loki_ip, opts.loki_url)
     env: dict[str, str] = {name: value}
-    # The seed always set the batch size; keep it explicit so the console shows it.
+    notices: list[tuple[str, str]] = []
+    if name == v.LOKI_URL:
+        notices.extend(_push_path_notice(value))
+    # Always written, so the console shows it (the variable every version has read).
     env[v.DISPATCH_MIN_BATCH_SIZE] = _int_in_range(
         "batch_size",
-        v.DEFAULT_BATCH_SIZE if batch_size is None else batch_size,
+        v.DEFAULT_BATCH_SIZE if opts.batch_size is None else opts.batch_size,
         v.MIN_BATCH_SIZE,
         v.MAX_BATCH_SIZE,
         v.DEFAULT_BATCH_SIZE,
     )
-    if flush_interval is not None:
+    if opts.flush_interval is not None:
         env[v.LOKI_FLUSH_INTERVAL_MS] = _millis(
             "flush_interval",
-            flush_interval,
+            opts.flush_interval,
             v.MIN_FLUSH_INTERVAL_MS,
             v.MAX_FLUSH_INTERVAL_MS,
             v.DEFAULT_FLUSH_INTERVAL_MS,
         )
-    if not isinstance(ship_before_freeze, bool):
-        raise fail("ship_before_freeze", ship_before_freeze, "must be a bool", "pass True or False")
-    if ship_before_freeze:
-        env[v.LOKI_SHIP_BEFORE_FREEZE] = "true"
-    if telemetry_types_ is not None:
-        env[v.LOKI_TELEMETRY_TYPES] = telemetry_types(telemetry_types_)
-    if buffering is not None:
-        env.update(_buffering(buffering))
-    if labels_:
-        env[v.LOKI_LABELS] = json.dumps(labels(labels_), separators=(",", ":"), sort_keys=True)
-    if tenant_id is not None:
-        env[v.LOKI_TENANT_ID] = tenant(tenant_id)
+    flush_mode = _flush(opts.flush, opts.ship_before_freeze)
+    if flush_mode is not None:
+        env[v.LOKI_FLUSH] = flush_mode
+    if opts.dense_gap is not None:
+        env[v.LOKI_DENSE_GAP_MS] = _millis(
+            "dense_gap", opts.dense_gap, v.MIN_DENSE_GAP_MS, v.MAX_DENSE_GAP_MS, v.DEFAULT_DENSE_GAP_MS
+        )
+    if opts.high_water_percent is not None:
+        env[v.LOKI_HIGH_WATER_PERCENT] = _int_in_range(
+            "high_water_percent",
+            opts.high_water_percent,
+            v.MIN_HIGH_WATER_PERCENT,
+            v.MAX_HIGH_WATER_PERCENT,
+            v.DEFAULT_HIGH_WATER_PERCENT,
+        )
+    if opts.telemetry_types is not None:
+        env[v.LOKI_TELEMETRY_TYPES] = telemetry_types(opts.telemetry_types)
+    if opts.buffering is not None:
+        env.update(_buffering(opts.buffering))
+    if opts.labels:
+        env[v.LOKI_LABELS] = json.dumps(labels(opts.labels), separators=(",", ":"), sort_keys=True)
+    if opts.tenant_id is not None:
+        env[v.LOKI_TENANT_ID] = tenant(opts.tenant_id)
     credentials: list[CredentialSource] = []
-    if basic_auth_secret is not None and bearer_token_secret is not None:
+    if opts.basic_auth_secret is not None and opts.bearer_token_secret is not None:
         raise fail(
             "basic_auth_secret/bearer_token_secret",
             "<both set>",
@@ -343,31 +383,118 @@ def build(
             "pass only one of them",
         )
     for option, source, var in (
-        ("basic_auth_secret", basic_auth_secret, v.LOKI_BASIC_AUTH_SECRET_ARN),
-        ("bearer_token_secret", bearer_token_secret, v.LOKI_BEARER_TOKEN_SECRET_ARN),
+        ("basic_auth_secret", opts.basic_auth_secret, v.LOKI_BASIC_AUTH_SECRET_ARN),
+        ("bearer_token_secret", opts.bearer_token_secret, v.LOKI_BEARER_TOKEN_SECRET_ARN),
     ):
         if source is not None:
             env[var] = credential_arn(option, source)
+            _check_credentials_transport(option, opts.loki_ip, opts.loki_url)
             credentials.append(source)
-    if max_buffer_bytes is not None:
+    if opts.max_buffer_bytes is not None:
         env[v.LOKI_MAX_BUFFER_BYTES] = _bytes(
             "max_buffer_bytes",
-            max_buffer_bytes,
+            opts.max_buffer_bytes,
             v.MIN_MAX_BUFFER_BYTES,
             v.MAX_MAX_BUFFER_BYTES,
             v.DEFAULT_MAX_BUFFER_BYTES,
         )
-    if max_line_bytes is not None:
+    if opts.max_line_bytes is not None:
         env[v.LOKI_MAX_LINE_BYTES] = _bytes(
             "max_line_bytes",
-            max_line_bytes,
+            opts.max_line_bytes,
             v.MIN_MAX_LINE_BYTES,
             v.MAX_MAX_LINE_BYTES,
             v.DEFAULT_MAX_LINE_BYTES,
         )
-    if not isinstance(disable_cloudwatch_logs, bool):
-        raise fail("disable_cloudwatch_logs", disable_cloudwatch_logs, "must be a bool", "pass True or False")
-    return Settings(env, tuple(credentials), disable_cloudwatch_logs)
+    if not isinstance(opts.disable_cloudwatch_logs, bool):
+        raise fail(
+            "disable_cloudwatch_logs", opts.disable_cloudwatch_logs, "must be a bool", "pass True or False"
+        )
+    if opts.extension not in EXTENSION_MODES:
+        raise fail(
+            "extension",
+            opts.extension,
+            "must be one of " + ", ".join(repr(m) for m in EXTENSION_MODES),
+            "pass 'auto' (the default: the Python build on Python 3.10-3.13, the native build elsewhere), "
+            "'python' or 'native'",
+        )
+    return Settings(env, tuple(credentials), opts.disable_cloudwatch_logs, opts.extension, tuple(notices))
+
+
+def _flush(flush: object, ship_before_freeze: object) -> str | None:
+    """LOKI_FLUSH from ``flush`` or its older spelling; None keeps the extension's default."""
+    if ship_before_freeze is not None and not isinstance(ship_before_freeze, bool):
+        raise fail("ship_before_freeze", ship_before_freeze, "must be a bool", "pass True or False")
+    if flush is not None and ship_before_freeze is not None:
+        raise fail(
+            "flush/ship_before_freeze",
+            (flush, ship_before_freeze),
+            "ship_before_freeze is the older spelling of flush, so only one of them may be given",
+            "drop ship_before_freeze and pass flush='end_of_invoke' (was ship_before_freeze=True) "
+            "or flush='batch' (was ship_before_freeze=False)",
+        )
+    if ship_before_freeze is not None:
+        return "end_of_invoke" if ship_before_freeze else "batch"
+    if flush is None or _unresolved(flush):
+        return None if flush is None else str(flush)
+    if flush not in envvars.FLUSH_MODES:
+        raise fail(
+            "flush",
+            flush,
+            "must be one of " + ", ".join(repr(m) for m in envvars.FLUSH_MODES),
+            f"pass e.g. flush='end_of_invoke', or leave it unset for {envvars.DEFAULT_FLUSH!r}",
+        )
+    return str(flush)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_credentials_transport(option: str, loki_ip: object, loki_url: object) -> None:
+    """Credentials go over https only (or plain http to this very machine)."""
+    if loki_ip is not None:
+        if isinstance(loki_ip, str) and not _unresolved(loki_ip) and not _is_loopback(loki_ip):
+            raise fail(
+                f"{option}/loki_ip",
+                loki_ip,
+                "loki_ip means an http:// URL, and credentials must not travel in cleartext "
+                "(plain http is allowed to loopback hosts only: 127.0.0.0/8, localhost, ::1)",
+                "pass loki_url='https://<host>/loki/api/v1/push' instead of loki_ip",
+            )
+        return
+    if not isinstance(loki_url, str) or _unresolved(loki_url):
+        return  # known at deploy time only: the extension refuses http with credentials itself
+    parts = urlsplit(loki_url)
+    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+        raise fail(
+            f"{option}/loki_url",
+            loki_url,
+            "credentials must not travel in cleartext: an http:// URL is allowed with credentials "
+            "only to a loopback host (127.0.0.0/8, localhost, ::1)",
+            f"use https://{loki_url[len('http://') :]}",
+        )
+
+
+def _push_path_notice(url: str) -> list[tuple[str, str]]:
+    if _unresolved(url):
+        return []
+    path = urlsplit(url).path.rstrip("/")
+    if path in PUSH_PATHS:
+        return []
+    return [
+        (
+            WarningIds.UNUSUAL_PUSH_PATH,
+            f"Loki logging: loki_url={url!r} has the path {path!r}, and Loki accepts pushes on "
+            f"{' or '.join(PUSH_PATHS)} only. If a proxy serves this path, acknowledge this warning; "
+            f"otherwise end the URL with {envvars.LOKI_PUSH_PATH}.",
+        )
+    ]
 
 
 def _buffering(buffering: TelemetryBuffering) -> dict[str, str]:

@@ -7,7 +7,12 @@ own aspect, so one synth covers them all.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import (
@@ -27,6 +32,7 @@ from aws_cdk import (
 )
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -38,6 +44,7 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk.assertions import Annotations, Match
 from constructs import Construct, IConstruct
 
+import loki_telemetry_construct.layer as layer_module
 from loki_telemetry_construct import (
     LokiLogging,
     LokiTelemetryLayer,
@@ -47,9 +54,94 @@ from loki_telemetry_construct import (
 )
 
 ENV = {"account": "123456789012", "region": "eu-west-1"}
+#: The ten-function stack: (key, runtime, architecture) -> expected build.
+TEN_FUNCTIONS: tuple[tuple[str, lambda_.Runtime, str], ...] = (
+    ("Python312", lambda_.Runtime.PYTHON_3_12, "x86_64"),
+    ("Python313Arm", lambda_.Runtime.PYTHON_3_13, "arm64"),
+    ("Python314", lambda_.Runtime.PYTHON_3_14, "x86_64"),
+    ("Node22", lambda_.Runtime.NODEJS_22_X, "x86_64"),
+    ("Node24Arm", lambda_.Runtime.NODEJS_24_X, "arm64"),
+    ("Java21", lambda_.Runtime.JAVA_21, "x86_64"),
+    ("Dotnet8Arm", lambda_.Runtime.DOTNET_8, "arm64"),
+    ("Ruby33", lambda_.Runtime.RUBY_3_3, "x86_64"),
+    ("ProvidedAl2023Arm", lambda_.Runtime.PROVIDED_AL2023, "arm64"),
+    ("ProvidedAl2", lambda_.Runtime.PROVIDED_AL2, "x86_64"),
+)
 CODE = "def handler(event, context):\n    print('hello')\n"
 LOKI_URL = "https://logs-prod-012.grafana.net/loki/api/v1/push"
 LAYER_ARN = "arn:aws:lambda:eu-west-1:123456789012:layer:loki-telemetry:7"
+
+
+_STAND_IN: Path | None = None
+
+
+def _stand_in_root() -> Path:
+    """Layer trees shaped like the built ones (launcher 0755, one file per build/architecture).
+
+    The construct tests check templates, not layer contents (tests/construct/test_construct_layer.py
+    and tests/packaging do, on the real trees), so they run without Go and whatever the state of
+    the checkout's build/layers.
+    """
+    global _STAND_IN
+    if _STAND_IN is None:
+        root = Path(tempfile.mkdtemp(prefix="loki-construct-layers-"))
+        for tree, body in (
+            ("python", b"#!/bin/sh\n# stand-in launcher\n"),
+            ("native/x86_64", b"\x7fELF stand-in x86_64"),
+            ("native/arm64", b"\x7fELF stand-in arm64"),
+        ):
+            launcher = root / tree / "extensions" / "loki-telemetry-extension"
+            launcher.parent.mkdir(parents=True)
+            launcher.write_bytes(body)
+            os.chmod(launcher, 0o755)
+        (root / "code").mkdir()
+        (root / "code" / "bootstrap").write_text("function code stand-in\n")
+        _STAND_IN = root
+    return _STAND_IN
+
+
+@contextlib.contextmanager
+def stand_in_layers() -> Iterator[None]:
+    """Within it, LokiTelemetryLayer stages the stand-in trees (staging happens at construction)."""
+    real = layer_module.layer_tree
+
+    def fake(build: str, architecture: lambda_.Architecture | None = None) -> Path:
+        arch = (architecture or lambda_.Architecture.X86_64).name
+        return _stand_in_root() / ("python" if build == "python" else f"native/{arch}")
+
+    layer_module.layer_tree = fake  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        layer_module.layer_tree = real
+
+
+def node_function(
+    scope: Construct, id: str, runtime: lambda_.Runtime = lambda_.Runtime.NODEJS_22_X, **kwargs: object
+) -> lambda_.Function:
+    return lambda_.Function(
+        scope,
+        id,
+        runtime=runtime,
+        handler="index.handler",
+        code=lambda_.Code.from_inline("exports.handler = async () => 'ok';"),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def any_function(
+    scope: Construct, id: str, runtime: lambda_.Runtime, arch: lambda_.Architecture | None = None
+) -> lambda_.Function:
+    """A function on ``runtime`` (inline code is fine for synthesis, whatever the runtime)."""
+    return lambda_.Function(
+        scope,
+        id,
+        runtime=runtime,
+        handler="index.handler",
+        # Inline code is refused for compiled runtimes (Java, .NET, provided.*): an asset works for all.
+        code=lambda_.Code.from_asset(str(_stand_in_root() / "code")),
+        architecture=arch,
+    )
 
 
 def py_function(
@@ -131,8 +223,20 @@ class MainApp:
     aspect: LokiLogging
 
 
-def build_main(*, instrument: bool = True) -> MainApp:
-    """The representative app, with every option set (or without the aspect: the baseline)."""
+def build_main(*, instrument: bool = True, synth: bool = True) -> MainApp:
+    """The representative app, with every option set (or without the aspect: the baseline).
+
+    ``synth=False`` leaves it unsynthesized, to add aspects first (then synthesize it within
+    :func:`stand_in_layers`).
+    """
+    with stand_in_layers():
+        built = _build_main(instrument)
+        if synth:
+            built.app.synth()  # the aspect creates the layers during synthesis
+    return built
+
+
+def _build_main(instrument: bool) -> MainApp:
     app = App(analytics_reporting=False)
     stack = Stack(app, "Main", env=ENV)
     workload = Workload(stack, "Workload")
@@ -142,7 +246,9 @@ def build_main(*, instrument: bool = True) -> MainApp:
         loki_url=LOKI_URL,
         batch_size=500,
         flush_interval=Duration.seconds(2),
-        ship_before_freeze=True,
+        ship_before_freeze=True,  # the older spelling of flush="end_of_invoke"
+        dense_gap=Duration.millis(150),
+        high_water_percent=60,
         telemetry_types=("function", "platform"),
         buffering=TelemetryBuffering(
             max_items=2000, max_bytes=Size.kibibytes(512), timeout=Duration.millis(250)
@@ -172,6 +278,13 @@ class Scenarios:
 
 
 def build_scenarios() -> Scenarios:
+    with stand_in_layers():
+        built = _build_scenarios()
+        built.app.synth()  # the aspect creates the layers during synthesis
+    return built
+
+
+def _build_scenarios() -> Scenarios:
     app = App(analytics_reporting=False)
     s = Scenarios(app)
 
@@ -349,6 +462,65 @@ def build_scenarios() -> Scenarios:
         CdkAnnotations.of(st).acknowledge_warning(warning_id, "tested: acknowledged at stack scope")
     with_loki_logging(st, loki_ip="10.0.0.5")
 
+    # The ten functions a platform team has side by side: every one gets the layer of its
+    # kind and architecture, and the environment.
+    st = stack("TenFunctions")
+    arm = lambda_.Architecture.ARM_64
+    for key, runtime, architecture in TEN_FUNCTIONS:
+        s.fns[key] = any_function(st, key, runtime, arm if architecture == "arm64" else None)
+    with_loki_logging(st, loki_ip="10.0.0.5")
+
+    # extension="native": Python functions get the native build too.
+    st = stack("NativeEverywhere")
+    s.fns["native_py"] = py_function(st, "Py")
+    s.fns["native_py_arm"] = py_function(st, "PyArm", architecture=arm)
+    with_loki_logging(st, loki_ip="10.0.0.5", extension="native")
+
+    # extension="python": only the Python build's runtimes; the rest are warned about.
+    st = stack("PythonOnly")
+    s.fns["po_py"] = py_function(st, "Py")
+    s.fns["po_py314"] = py_function(st, "Py314", lambda_.Runtime.PYTHON_3_14)
+    s.fns["po_node"] = node_function(st, "Node")
+    with_loki_logging(st, loki_ip="10.0.0.5", extension="python")
+
+    # Runtimes no layer can serve: retired (Amazon Linux 1) and unknown ones.
+    st = stack("NoLayerFits")
+    s.fns["retired_py37"] = any_function(st, "Py37", lambda_.Runtime.PYTHON_3_7)
+    s.fns["retired_go"] = any_function(st, "Go1x", lambda_.Runtime.GO_1_X)
+    s.fns["unknown"] = any_function(st, "Future", lambda_.Runtime("python3.99", lambda_.RuntimeFamily.PYTHON))
+    with_loki_logging(st, loki_ip="10.0.0.5")
+
+    # Lambda Managed Instances: functions on a capacity provider, Python and Node.js.
+    st = stack("ManagedInstances")
+    subnet = ec2.Subnet.from_subnet_attributes(
+        st, "Subnet", subnet_id="subnet-0123456789abcdef0", availability_zone="eu-west-1a"
+    )
+    group = ec2.SecurityGroup.from_security_group_id(st, "Group", "sg-0123456789abcdef0")
+    provider = lambda_.CapacityProvider(st, "Capacity", subnets=[subnet], security_groups=[group])
+    s.fns["mi_py"] = py_function(st, "Py313", lambda_.Runtime.PYTHON_3_13)
+    s.fns["mi_node"] = node_function(st, "Node24", lambda_.Runtime.NODEJS_24_X)
+    for fn in (s.fns["mi_py"], s.fns["mi_node"]):
+        provider.add_function(fn)  # type: ignore[arg-type]
+    with_loki_logging(st, loki_url=LOKI_URL)
+
+    # Roles that can be changed get no immutableRole warning; roles that cannot, do.
+    st = stack("Roles")
+    s.fns["role_imported_mutable"] = py_function(
+        st, "ImportedMutable", role=iam.Role.from_role_arn(st, "Mutable", "arn:aws:iam::123456789012:role/m")
+    )
+    own = iam.Role(st, "Own", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    s.fns["role_without_updates"] = py_function(st, "WithoutUpdates", role=own.without_policy_updates())
+    s.fns["role_default"] = py_function(st, "Default")
+    with_loki_logging(st, loki_url=LOKI_URL, disable_cloudwatch_logs=True)
+
+    # A push URL with an unusual path (a proxy, or a typo) and one with the Promtail-era path.
+    st = stack("OddPath")
+    s.fns["odd_path"] = py_function(st, "Fn")
+    with_loki_logging(st, loki_url="https://logs.example.com/loki")
+    st = stack("PromPath")
+    s.fns["prom_path"] = py_function(st, "Fn")
+    with_loki_logging(st, loki_url="https://logs.example.com/api/prom/push")
+
     # A Stage as the scope: every stack inside it.
     stage = Stage(app, "Prod", env=ENV)
     s.stage = stage
@@ -357,6 +529,34 @@ def build_scenarios() -> Scenarios:
         s.fns[name] = py_function(st, "Fn")
     with_loki_logging(stage, loki_ip="10.0.0.5")
     return s
+
+
+@dataclass
+class Precedence:
+    app: App
+    stacks: dict[str, Stack] = field(default_factory=dict)
+    fns: dict[str, IConstruct] = field(default_factory=dict)
+
+
+def build_precedence() -> Precedence:
+    """Aspects on nested scopes: App (10.0.0.1) > Stack "Inner" (10.0.0.2) > construct "Team" (10.0.0.3)."""
+    with stand_in_layers():
+        app = App(analytics_reporting=False)
+        p = Precedence(app)
+        inner = Stack(app, "Inner", env=ENV)
+        outer_only = Stack(app, "OuterOnly", env=ENV)
+        p.stacks.update(Inner=inner, OuterOnly=outer_only)
+        team = Construct(inner, "Team")
+        p.fns["team"] = py_function(team, "TeamFn")
+        p.fns["stack"] = py_function(inner, "StackFn")
+        p.fns["not_included"] = py_function(inner, "NotIncludedFn")
+        p.fns["app"] = py_function(outer_only, "AppFn")
+        with_loki_logging(app, loki_ip="10.0.0.1")
+        # Added to the stack, with include: NotIncludedFn falls back to the App's aspect.
+        with_loki_logging(inner, loki_ip="10.0.0.2", exclude=[p.fns["not_included"]])
+        with_loki_logging(team, loki_ip="10.0.0.3")
+        app.synth()
+    return p
 
 
 # -- helpers for reading synthesized output ------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from tests.construct.apps import MainApp, Scenarios, build_main, build_scenarios
+from tests.construct.apps import MainApp, Precedence, Scenarios, build_main, build_precedence, build_scenarios
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +52,8 @@ def scenarios() -> Scenarios:
 @pytest.fixture(scope="session")
 def scenario_templates(scenarios: Scenarios) -> dict[str, dict[str, Any]]:
     return {name: Template.from_stack(st).to_json() for name, st in scenarios.stacks.items()}
+
+
+@pytest.fixture(scope="session")
+def precedence() -> Precedence:
+    return build_precedence()

@@ -17,10 +17,15 @@ SRC = Path(loki_telemetry_construct.__file__).parent
 def test_every_variable_the_construct_writes_is_in_the_contract(
     main: MainApp, main_json: dict[str, Any]
 ) -> None:
-    # The representative app sets every option except the bearer token (it uses basic auth).
+    # The representative app sets every option except the bearer token (it uses basic auth);
+    # ship_before_freeze is written as LOKI_FLUSH, the one variable for the flush mode.
     written = set(env_of(main_json, main.workload.py_x86))
     assert written <= set(envvars.ALL)
-    assert set(envvars.ALL) - written == {envvars.LOKI_IP, envvars.LOKI_BEARER_TOKEN_SECRET_ARN}
+    assert set(envvars.ALL) - written == {
+        envvars.LOKI_IP,
+        envvars.LOKI_BEARER_TOKEN_SECRET_ARN,
+        envvars.LOKI_SHIP_BEFORE_FREEZE,
+    }
 
 
 def test_each_option_maps_to_its_variable(main: MainApp, main_json: dict[str, Any]) -> None:
@@ -28,7 +33,9 @@ def test_each_option_maps_to_its_variable(main: MainApp, main_json: dict[str, An
     v = envvars
     assert env[v.DISPATCH_MIN_BATCH_SIZE] == "500"
     assert env[v.LOKI_FLUSH_INTERVAL_MS] == "2000"
-    assert env[v.LOKI_SHIP_BEFORE_FREEZE] == "true"
+    assert env[v.LOKI_FLUSH] == "end_of_invoke"  # ship_before_freeze=True
+    assert env[v.LOKI_DENSE_GAP_MS] == "150"
+    assert env[v.LOKI_HIGH_WATER_PERCENT] == "60"
     assert env[v.LOKI_TELEMETRY_TYPES] == "function,platform"
     assert env[v.LOKI_BUFFER_MAX_ITEMS] == "2000"
     assert env[v.LOKI_BUFFER_MAX_BYTES] == str(512 * 1024)

@@ -51,7 +51,7 @@ def test_customer_managed_key_is_decryptable_only_via_secrets_manager(
 
 
 def test_skipped_functions_get_no_grant(main: MainApp, main_json: dict[str, Any]) -> None:
-    for fn in (main.workload.nodejs, main.workload.excluded):
+    for fn in (main.workload.image, main.workload.excluded):
         assert not [s for s in _role_statements(main_json, fn) if "secretsmanager" in json.dumps(s)]
 
 
@@ -79,7 +79,7 @@ def test_cloudwatch_deny_is_on_every_instrumented_role_only(main: MainApp, main_
     def denies(fn: Any) -> list[dict[str, Any]]:
         return [s for s in _role_statements(main_json, fn) if s["Effect"] == "Deny"]
 
-    for fn in (main.workload.py_x86, main.workload.py_arm, main.workload.retained):
+    for fn in (main.workload.py_x86, main.workload.py_arm, main.workload.retained, main.workload.nodejs):
         assert denies(fn) == [
             {
                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -88,7 +88,7 @@ def test_cloudwatch_deny_is_on_every_instrumented_role_only(main: MainApp, main_
                 "Sid": "LokiTelemetryDenyCloudWatchLogs",
             }
         ], fn.node.path
-    for fn in (main.workload.nodejs, main.workload.excluded):
+    for fn in (main.workload.image, main.workload.excluded):
         assert denies(fn) == []
 
 
@@ -102,6 +102,31 @@ def test_immutable_role_is_warned_about(scenarios: Scenarios) -> None:
     assert annotation_paths(
         scenarios.stacks["ImmutableRole"], "warning", f".*\\[ack: {WarningIds.IMMUTABLE_ROLE}\\].*"
     ) == {f"/{fn.node.path}"}
+
+
+def test_roles_that_can_be_changed_get_no_immutable_role_warning(main: MainApp) -> None:
+    # GIVEN the representative app: a credential secret and the CloudWatch Deny on roles CDK made
+    # THEN the grants are there (other tests) and no function is told to do them by hand
+    assert annotation_paths(main.stack, "warning", f".*\\[ack: {WarningIds.IMMUTABLE_ROLE}\\].*") == set()
+
+
+def test_only_roles_that_really_cannot_change_are_warned_about(
+    scenarios: Scenarios, scenario_templates: dict[str, Any]
+) -> None:
+    # GIVEN an imported mutable role, a role's without_policy_updates() view and a default role
+    st, f = scenarios.stacks["Roles"], scenarios.fns
+    warned = annotation_paths(st, "warning", f".*\\[ack: {WarningIds.IMMUTABLE_ROLE}\\].*")
+    # THEN only the role that cannot be changed is warned about
+    assert warned == {f"/{f['role_without_updates'].node.path}"}
+    # AND the imported mutable role really got the Deny, in a policy of this stack
+    policies = [
+        r["Properties"]
+        for r in scenario_templates["Roles"]["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy" and r["Properties"]["Roles"] == ["m"]
+    ]
+    assert [s["Sid"] for p in policies for s in p["PolicyDocument"]["Statement"]] == [
+        "LokiTelemetryDenyCloudWatchLogs"
+    ]
 
 
 def _depends_on(resource: dict[str, Any]) -> set[str]:

@@ -26,11 +26,14 @@ def _layer_refs(template: dict[str, Any], fn: Any) -> list[Any]:
     return props_of(template, fn).get("Layers", [])  # type: ignore[no-any-return]
 
 
-def _our_layer_logical_ids(template: dict[str, Any]) -> list[str]:
+def _our_layer_logical_ids(template: dict[str, Any], build: str = "python") -> list[str]:
+    """Our layers of one build ("python", or "native" for both architectures)."""
     return [
         k
         for k, r in template["Resources"].items()
-        if r["Type"] == "AWS::Lambda::LayerVersion" and k.startswith(OUR_LAYER_ID)
+        if r["Type"] == "AWS::Lambda::LayerVersion"
+        and k.startswith(OUR_LAYER_ID)
+        and k.startswith(OUR_LAYER_ID + "Native") == (build == "native")
     ]
 
 
@@ -58,8 +61,21 @@ def test_every_supported_python_function_in_the_representative_app_is_instrument
         assert env_of(main_json, fn)[envvars.LOKI_URL] == LOKI_URL
 
 
-def test_one_layer_per_stack(main_json: dict[str, Any]) -> None:
+def test_one_layer_per_stack_and_build(main_json: dict[str, Any]) -> None:
+    # The Python build for the Python 3.10-3.13 functions, the native x86_64 build for the
+    # Node.js and python3.9 functions (no arm64 function outside the Python build here).
     assert len(_our_layer_logical_ids(main_json)) == 1
+    assert len(_our_layer_logical_ids(main_json, "native")) == 1
+
+
+def test_other_runtimes_in_the_representative_app_get_the_native_layer(
+    main: MainApp, main_json: dict[str, Any]
+) -> None:
+    w = main.workload
+    (native_id,) = _our_layer_logical_ids(main_json, "native")
+    for fn in (w.nodejs, w.py39):
+        assert _layer_refs(main_json, fn) == [{"Ref": native_id}], fn.node.path
+        assert env_of(main_json, fn)[envvars.LOKI_URL] == LOKI_URL
 
 
 def test_singleton_function_is_instrumented_once(main: MainApp, main_json: dict[str, Any]) -> None:
@@ -117,7 +133,7 @@ def test_unsupported_functions_are_untouched(
     main: MainApp, main_json: dict[str, Any], baseline_json: dict[str, Any]
 ) -> None:
     w = main.workload
-    for fn in (w.nodejs, w.image, w.py39, w.raw, w.excluded, w.legacy):
+    for fn in (w.image, w.raw, w.excluded, w.legacy):
         assert props_of(main_json, fn) == props_of(baseline_json, fn), fn.node.path
     providers = {
         k: r
@@ -135,9 +151,9 @@ def _warned(stack: Stack, warning_id: str) -> set[str]:
 
 def test_skipped_functions_are_warned_about_with_stable_ids(main: MainApp) -> None:
     w, st = main.workload, main.stack
-    assert _warned(st, WarningIds.NON_PYTHON_RUNTIME) == {f"/{w.nodejs.node.path}"}
+    assert _warned(st, WarningIds.NON_PYTHON_RUNTIME) == set()  # extension="auto": native build
+    assert _warned(st, WarningIds.UNSUPPORTED_PYTHON_RUNTIME) == set()
     assert _warned(st, WarningIds.CONTAINER_IMAGE) == {f"/{w.image.node.path}"}
-    assert _warned(st, WarningIds.UNSUPPORTED_PYTHON_RUNTIME) == {f"/{w.py39.node.path}"}
     assert _warned(st, WarningIds.RAW_CFN_FUNCTION) == {f"/{w.raw.node.path}"}
     providers = _warned(st, WarningIds.CUSTOM_RESOURCE_PROVIDER)
     assert len(providers) == 2
@@ -145,10 +161,12 @@ def test_skipped_functions_are_warned_about_with_stable_ids(main: MainApp) -> No
     assert any("/LogRetention" in p for p in providers)
 
 
-def test_warnings_name_the_function_and_the_reason(main: MainApp) -> None:
-    node_path = main.workload.nodejs.node.path
+def test_warnings_name_the_function_and_the_reason(scenarios: Scenarios) -> None:
+    node_path = scenarios.fns["po_node"].node.path
     assert annotation_paths(
-        main.stack, "warning", f".*skipped {node_path}: runtime nodejs22.x is not Python.*"
+        scenarios.stacks["PythonOnly"],
+        "warning",
+        f".*skipped {node_path}: runtime nodejs22.x is not Python and extension='python'.*",
     )
 
 
@@ -243,3 +261,15 @@ def test_excluding_a_singleton_wrapper_excludes_its_function(
     (wrapped,) = [p for k, p in fns.items() if k.startswith("SingletonLambda")]
     assert "Layers" not in wrapped
     assert "Layers" in props_of(t, scenarios.fns["excl_other"])
+
+
+def test_unusual_push_path_is_warned_about_once_per_stack(
+    scenarios: Scenarios, scenario_templates: dict[str, dict[str, Any]]
+) -> None:
+    odd = _warned(scenarios.stacks["OddPath"], WarningIds.UNUSUAL_PUSH_PATH)
+    assert odd == {"/OddPath"}
+    assert annotation_paths(scenarios.stacks["OddPath"], "warning", ".*has the path '/loki'.*")
+    assert _warned(scenarios.stacks["PromPath"], WarningIds.UNUSUAL_PUSH_PATH) == set()
+    # A warning, not a refusal: the function is instrumented with the URL as given.
+    env = env_of(scenario_templates["OddPath"], scenarios.fns["odd_path"])
+    assert env[envvars.LOKI_URL] == "https://logs.example.com/loki"

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from aws_cdk import App, Duration, Size, Stack, Token
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_ssm as ssm
 
-from loki_telemetry_construct import ConfigError, LokiLogging, TelemetryBuffering
+from loki_telemetry_construct import ConfigError, LokiLogging, TelemetryBuffering, WarningIds
 from loki_telemetry_construct._contract import envvars
 
 URL = "https://loki.example.com/loki/api/v1/push"
@@ -123,6 +124,18 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
         "layer *version* ARN",
     ),
     ("layer-object", {"loki_url": URL, "layer": object()}, "layer", "ILayerVersion"),
+    ("flush-unknown", {"loki_url": URL, "flush": "eager"}, "flush", "one of 'adaptive', 'end_of_invoke'"),
+    (
+        "flush-and-freeze",
+        {"loki_url": URL, "flush": "batch", "ship_before_freeze": True},
+        "flush/ship_before_freeze",
+        "only one of them",
+    ),
+    ("dense-gap-int", {"loki_url": URL, "dense_gap": 200}, "dense_gap", "must be an aws_cdk.Duration"),
+    ("dense-gap-long", {"loki_url": URL, "dense_gap": Duration.minutes(2)}, "dense_gap", "0 ms to 60000 ms"),
+    ("high-water-zero", {"loki_url": URL, "high_water_percent": 0}, "high_water_percent", "from 1 to 100"),
+    ("high-water-101", {"loki_url": URL, "high_water_percent": 101}, "high_water_percent", "from 1 to 100"),
+    ("extension-unknown", {"loki_url": URL, "extension": "go"}, "extension", "one of 'auto', 'python'"),
 ]
 
 
@@ -207,3 +220,97 @@ def test_tokens_skip_validation() -> None:
     assert Token.is_unresolved(env[envvars.LOKI_URL])
     assert Token.is_unresolved(env[envvars.DISPATCH_MIN_BATCH_SIZE])
     assert Token.is_unresolved(env[envvars.LOKI_TENANT_ID])
+
+
+def test_flush_is_written_only_when_given() -> None:
+    # The extension's default (adaptive) needs no variable; a given value is written, even the default.
+    assert envvars.LOKI_FLUSH not in LokiLogging(loki_url=URL).settings.environment
+    for mode in envvars.FLUSH_MODES:
+        assert LokiLogging(loki_url=URL, flush=mode).settings.environment[envvars.LOKI_FLUSH] == mode  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("freeze", "mode"), [(True, "end_of_invoke"), (False, "batch")])
+def test_ship_before_freeze_keeps_working_as_its_flush_mode(freeze: bool, mode: str) -> None:
+    env = LokiLogging(loki_url=URL, ship_before_freeze=freeze).settings.environment
+    assert env[envvars.LOKI_FLUSH] == mode
+    assert envvars.LOKI_SHIP_BEFORE_FREEZE not in env
+
+
+def test_dense_gap_and_high_water_map_to_their_variables() -> None:
+    env = LokiLogging(loki_url=URL, dense_gap=Duration.millis(0), high_water_percent=100).settings.environment
+    assert env[envvars.LOKI_DENSE_GAP_MS] == "0"
+    assert env[envvars.LOKI_HIGH_WATER_PERCENT] == "100"
+
+
+# -- credentials travel over https only ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        {"loki_url": "http://loki.example.com/loki/api/v1/push"},
+        {"loki_url": "http://10.0.0.5:3100/loki/api/v1/push"},
+        {"loki_ip": "10.0.0.5"},
+        {"loki_ip": "loki.internal"},
+    ],
+)
+def test_credentials_with_an_http_url_fail_at_synth(stack: Stack, endpoint: dict[str, str]) -> None:
+    secret = secretsmanager.Secret.from_secret_name_v2(
+        stack, f"Http{len(endpoint)}{hash(str(endpoint))}", "a"
+    )
+    with pytest.raises(ConfigError) as info:
+        LokiLogging(basic_auth_secret=secret, **endpoint)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "basic_auth_secret/" in message
+    assert "cleartext" in message
+    assert "127.0.0.0/8, localhost, ::1" in message  # says which hosts plain http is allowed to
+    assert "Fix: " in message
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        {"loki_url": "http://127.0.0.1:3100/loki/api/v1/push"},
+        {"loki_url": "http://127.8.9.10:3100/loki/api/v1/push"},
+        {"loki_url": "http://localhost:3100/loki/api/v1/push"},
+        {"loki_url": "http://[::1]:3100/loki/api/v1/push"},
+        {"loki_ip": "127.0.0.1"},
+        {"loki_ip": "localhost"},
+        {"loki_url": URL},
+    ],
+)
+def test_credentials_over_loopback_http_or_https_are_accepted(stack: Stack, endpoint: dict[str, str]) -> None:
+    token = ssm.StringParameter.from_secure_string_parameter_attributes(
+        stack, f"Ok{abs(hash(str(endpoint)))}", parameter_name="/loki/token"
+    )
+    LokiLogging(bearer_token_secret=token, **endpoint)  # type: ignore[arg-type]
+
+
+def test_http_without_credentials_is_fine() -> None:
+    LokiLogging(loki_url="http://loki.example.com:3100/loki/api/v1/push")
+
+
+# -- messages ----------------------------------------------------------------------------------------
+def test_secret_arn_string_suggests_from_secret_complete_arn() -> None:
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:loki/auth-AbCdEf"
+    with pytest.raises(ConfigError, match=r"Secret\.from_secret_complete_arn") as info:
+        LokiLogging(loki_url=URL, basic_auth_secret=arn)  # type: ignore[arg-type]
+    assert "from_secret_name_v2" not in str(info.value)
+
+
+def test_duration_message_reads_an_aws_cdk_duration() -> None:
+    with pytest.raises(ConfigError, match=r"must be an aws_cdk\.Duration"):
+        LokiLogging(loki_url=URL, flush_interval=1000)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("https://logs.example.com/loki", True),
+        ("https://logs.example.com/push", True),
+        ("https://logs.example.com/loki/api/v1/push", False),
+        ("https://logs.example.com/loki/api/v1/push/", False),
+        ("https://logs.example.com/api/prom/push", False),
+    ],
+)
+def test_unusual_push_path_is_a_notice_with_an_ack_id(url: str, warned: bool) -> None:
+    notices = LokiLogging(loki_url=url).settings.notices
+    assert [n[0] for n in notices] == ([WarningIds.UNUSUAL_PUSH_PATH] if warned else [])

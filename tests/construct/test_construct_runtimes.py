@@ -1,0 +1,207 @@
+"""Which build each function gets: the pure runtime table, and what the aspect does with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk import Stack
+from aws_cdk import aws_lambda as lambda_
+
+from loki_telemetry_construct import WarningIds, layer, runtimes
+from loki_telemetry_construct._contract import envvars
+from loki_telemetry_construct.runtimes import SKIP_REASONS, Skip, classify
+from tests.construct.apps import TEN_FUNCTIONS, Scenarios, annotation_paths, env_of, props_of
+
+NATIVE_IDS = {
+    "x86_64": "LokiTelemetryExtensionLayerNativeX86",
+    "arm64": "LokiTelemetryExtensionLayerNativeArm64",
+}
+PYTHON_ID = "LokiTelemetryExtensionLayer"
+
+
+def _cdk_runtimes() -> dict[str, lambda_.Runtime]:
+    """Every runtime aws-cdk-lib names as a constant of ``Runtime``."""
+    found = {}
+    for attr in dir(lambda_.Runtime):
+        value = getattr(lambda_.Runtime, attr)
+        if attr.isupper() and isinstance(value, lambda_.Runtime):
+            found[value.name] = value
+    return found
+
+
+def _layer_ref(template: dict[str, Any], fn: Any) -> str:
+    (ref,) = props_of(template, fn)["Layers"]
+    logical: str = ref["Ref"]
+    return logical
+
+
+def _layer_kind(template: dict[str, Any], fn: Any) -> str:
+    """'python', 'native-x86_64' or 'native-arm64', from the layer's logical id."""
+    logical = _layer_ref(template, fn)
+    for arch, prefix in NATIVE_IDS.items():
+        if logical.startswith(prefix):
+            return f"native-{arch}"
+    assert logical.startswith(PYTHON_ID), logical
+    return "python"
+
+
+# -- the pure table ----------------------------------------------------------------------------
+def test_every_runtime_aws_cdk_lib_knows_is_classified() -> None:
+    # GIVEN every Runtime constant of this aws-cdk-lib: none may fall through as "unknown"
+    unknown = [name for name in _cdk_runtimes() if classify(name) == Skip.UNKNOWN_RUNTIME]
+    assert unknown == []
+    assert not runtimes.NATIVE_RUNTIMES & runtimes.RETIRED_RUNTIMES
+
+
+def test_auto_gives_python_3_10_to_3_13_the_python_build_and_every_other_runtime_the_native_one() -> None:
+    for name in _cdk_runtimes():
+        got = classify(name, "auto")
+        if name in ("python3.10", "python3.11", "python3.12", "python3.13"):
+            assert got == "python", name
+        elif name == "FROM_IMAGE":
+            assert got == Skip.CONTAINER_IMAGE
+        elif name in runtimes.RETIRED_RUNTIMES:
+            assert got == Skip.RETIRED_RUNTIME, name
+        else:
+            assert got == "native", name
+    for name in ("python3.14", "python3.9", "nodejs24.x", "java25", "dotnet10", "ruby3.4", "provided.al2023"):
+        assert classify(name) == "native", name
+
+
+def test_python_mode_instruments_only_the_python_builds_runtimes() -> None:
+    assert classify("python3.12", "python") == "python"
+    assert classify("python3.14", "python") == Skip.PYTHON_BUILD_UNSUPPORTED
+    assert classify("nodejs22.x", "python") == Skip.NOT_PYTHON
+    assert classify("provided.al2023", "python") == Skip.NOT_PYTHON
+
+
+def test_native_mode_uses_the_native_build_everywhere() -> None:
+    assert classify("python3.12", "native") == "native"
+    assert classify("nodejs22.x", "native") == "native"
+    assert classify("go1.x", "native") == Skip.RETIRED_RUNTIME
+    assert classify("FROM_IMAGE", "native") == Skip.CONTAINER_IMAGE
+
+
+def test_the_python_builds_runtimes_are_the_python_layers() -> None:
+    assert frozenset(runtimes.PYTHON_BUILD_RUNTIMES) == layer.SUPPORTED_RUNTIME_NAMES
+
+
+def test_every_skip_has_one_warning_with_a_public_id() -> None:
+    public = {v for k, v in vars(WarningIds).items() if k.isupper()}
+    assert set(SKIP_REASONS) == set(Skip)
+    for skip, (warning_id, message) in SKIP_REASONS.items():
+        assert warning_id in public, skip
+        assert message.startswith("Loki logging skipped {path}: "), skip
+
+
+@pytest.mark.parametrize(
+    ("runtime", "supported"),
+    [
+        ("python3.12", False),
+        ("python3.13", True),
+        ("python3.14", True),
+        ("nodejs20.x", False),
+        ("nodejs22.x", True),
+        ("nodejs24.x", True),
+        ("java17", False),
+        ("java21", True),
+        ("java25", True),
+        ("dotnet6", False),
+        ("dotnet8", True),
+        ("dotnet10", True),
+        ("provided.al2", False),
+        ("provided.al2023", True),
+        ("ruby3.4", False),
+    ],
+)
+def test_managed_instances_runtimes(runtime: str, supported: bool) -> None:
+    assert runtimes.managed_instances_supported(runtime) is supported
+
+
+# -- what the aspect does with it --------------------------------------------------------------
+def test_ten_function_stack_gives_each_function_the_layer_of_its_kind_and_architecture(
+    scenarios: Scenarios, scenario_templates: dict[str, dict[str, Any]]
+) -> None:
+    # GIVEN Python 3.12, Python 3.13 arm64, Python 3.14, Node.js 22, Node.js 24 arm64, Java 21,
+    # .NET 8 arm64, Ruby 3.3, provided.al2023 arm64 and provided.al2, and the default aspect
+    t = scenario_templates["TenFunctions"]
+    got = {key: _layer_kind(t, scenarios.fns[key]) for key, _, _ in TEN_FUNCTIONS}
+    # THEN Python 3.10-3.13 share the Python layer, every other one has its architecture's native layer
+    expected = {
+        key: "python" if runtime.name in runtimes.PYTHON_BUILD_RUNTIMES else f"native-{arch}"
+        for key, runtime, arch in TEN_FUNCTIONS
+    }
+    assert got == expected
+    assert sorted(set(got.values())) == ["native-arm64", "native-x86_64", "python"]
+    for key, _, arch in TEN_FUNCTIONS:
+        props = props_of(t, scenarios.fns[key])
+        assert env_of(t, scenarios.fns[key]) == {
+            envvars.LOKI_IP: "10.0.0.5",
+            envvars.DISPATCH_MIN_BATCH_SIZE: "100",
+        }, key
+        assert props.get("Architectures", ["x86_64"]) == [arch], key
+    # AND each native layer declares its one architecture
+    layers = {
+        k: r["Properties"] for k, r in t["Resources"].items() if r["Type"] == "AWS::Lambda::LayerVersion"
+    }
+    for arch, prefix in NATIVE_IDS.items():
+        (props,) = [p for k, p in layers.items() if k.startswith(prefix)]
+        assert props["CompatibleArchitectures"] == [arch]
+    assert not annotation_paths(scenarios.stacks["TenFunctions"], "warning", ".*loki-telemetry-construct.*")
+
+
+def test_native_mode_gives_python_functions_the_native_layer(
+    scenarios: Scenarios, scenario_templates: dict[str, dict[str, Any]]
+) -> None:
+    t = scenario_templates["NativeEverywhere"]
+    assert _layer_kind(t, scenarios.fns["native_py"]) == "native-x86_64"
+    assert _layer_kind(t, scenarios.fns["native_py_arm"]) == "native-arm64"
+
+
+def _warned(stack: Stack, warning_id: str) -> set[str]:
+    return annotation_paths(stack, "warning", f".*\\[ack: {warning_id}\\].*")
+
+
+def test_python_mode_warns_about_everything_else(
+    scenarios: Scenarios, scenario_templates: dict[str, dict[str, Any]]
+) -> None:
+    t, f, st = scenario_templates["PythonOnly"], scenarios.fns, scenarios.stacks["PythonOnly"]
+    assert _layer_kind(t, f["po_py"]) == "python"
+    for key in ("po_node", "po_py314"):
+        assert "Layers" not in props_of(t, f[key])
+        assert env_of(t, f[key]) == {}
+    assert _warned(st, WarningIds.NON_PYTHON_RUNTIME) == {f"/{f['po_node'].node.path}"}
+    assert _warned(st, WarningIds.UNSUPPORTED_PYTHON_RUNTIME) == {f"/{f['po_py314'].node.path}"}
+
+
+def test_functions_no_layer_can_serve_are_warned_about_never_skipped_silently(
+    scenarios: Scenarios, scenario_templates: dict[str, dict[str, Any]]
+) -> None:
+    t, f, st = scenario_templates["NoLayerFits"], scenarios.fns, scenarios.stacks["NoLayerFits"]
+    for key in ("retired_py37", "retired_go", "unknown"):
+        assert "Layers" not in props_of(t, f[key])
+    assert _warned(st, WarningIds.RETIRED_RUNTIME) == {
+        f"/{f['retired_py37'].node.path}",
+        f"/{f['retired_go'].node.path}",
+    }
+    assert _warned(st, WarningIds.UNKNOWN_RUNTIME) == {f"/{f['unknown'].node.path}"}
+    assert annotation_paths(st, "warning", ".*runtime go1.x runs on Amazon Linux 1.*")
+    assert annotation_paths(st, "warning", ".*runtime python3.99 is not one this library knows.*")
+
+
+def test_functions_on_a_capacity_provider_are_instrumented(
+    scenarios: Scenarios, scenario_templates: dict[str, dict[str, Any]]
+) -> None:
+    # GIVEN a Python 3.13 and a Node.js 24 function on a Lambda Managed Instances capacity provider
+    t = scenario_templates["ManagedInstances"]
+    py, node = scenarios.fns["mi_py"], scenarios.fns["mi_node"]
+    # THEN they are on the capacity provider (CDK wired it) and get their layers and environment
+    for fn in (py, node):
+        assert "CapacityProviderConfig" in props_of(t, fn), fn.node.path
+        assert env_of(t, fn)[envvars.LOKI_URL] == "https://logs-prod-012.grafana.net/loki/api/v1/push"
+    assert _layer_kind(t, py) == "python"
+    assert _layer_kind(t, node) == "native-x86_64"
+    assert not annotation_paths(
+        scenarios.stacks["ManagedInstances"], "warning", ".*loki-telemetry-construct.*"
+    )
