@@ -18,6 +18,8 @@ from typing import Any
 
 from ._emulator import LOG_FORMATS, SHUTDOWN_REASONS, LambdaEmulator
 from ._results import LambdaInitError
+from ._runtimes import RUNTIMES
+from ._sandbox import ARCHITECTURES, SANDBOXES
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -34,6 +36,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--log-format", choices=LOG_FORMATS, default="Text")
     p.add_argument("--extension-python", help="interpreter that `python3` means for extensions")
     p.add_argument("--shutdown-reason", choices=SHUTDOWN_REASONS, default="spindown")
+    p.add_argument("--runtime", choices=RUNTIMES, help="Lambda runtime name (default: this Python)")
+    p.add_argument("--architecture", choices=ARCHITECTURES, default="x86_64")
+    p.add_argument("--extension-sandbox", choices=SANDBOXES, help="run extensions with no Python reachable")
+    p.add_argument("--managed-instances", action="store_true", help="Lambda Managed Instances mode")
+    p.add_argument("--max-concurrency", type=int, help="runtime workers (with --managed-instances)")
     return p.parse_args(argv)
 
 
@@ -63,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         timeout_s=args.timeout_s,
         log_format=args.log_format,
         extension_python=args.extension_python,
+        runtime=args.runtime,
+        architecture=args.architecture,
+        extension_sandbox=args.extension_sandbox,
+        managed_instances=args.managed_instances,
+        max_concurrency=args.max_concurrency,
     )
     try:
         try:

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import _layers, _runtimes, _sandbox
+from . import _layers, _records, _runtimes, _sandbox
 from ._api import ApiServer
 from ._environment import Config, Environment, extension_environment
 from ._procs import proc_state
@@ -34,6 +34,11 @@ DEFAULT_TELEMETRY_BUFFER_LIMIT_BYTES = 16 * 1024 * 1024
 DEFAULT_DELIVERY_TIMEOUT_S = 5.0
 LOG_FORMATS = ("Text", "JSON")
 SHUTDOWN_REASONS = ("spindown", "timeout", "failure")
+#: Tenant isolation (aws-cdk-lib TenancyConfig.PER_TENANT).
+PER_TENANT = "PER_TENANT"
+#: Runtime workers per Managed Instances environment unless max_concurrency says otherwise;
+#: Lambda's own default is larger and per vCPU, but this machine has 2 shared cores.
+DEFAULT_MANAGED_CONCURRENCY = 4
 
 
 #: Emulators with processes or a server to clean up, closed at interpreter exit at the latest.
@@ -80,6 +85,9 @@ class LambdaEmulator:
         node_binary: str | os.PathLike[str] | None = None,
         architecture: str = "x86_64",
         extension_sandbox: str | None = None,
+        managed_instances: bool = False,
+        max_concurrency: int | None = None,
+        tenancy_config: str | None = None,
     ) -> None:
         if log_format not in LOG_FORMATS:
             raise ValueError(f"log_format must be one of {LOG_FORMATS}, got {log_format!r}")
@@ -87,6 +95,14 @@ class LambdaEmulator:
             raise ValueError(f"runtime must be one of {', '.join(_runtimes.RUNTIMES)}, got {runtime!r}")
         if architecture not in _sandbox.ARCHITECTURES:
             raise ValueError(f"architecture must be one of {_sandbox.ARCHITECTURES}, got {architecture!r}")
+        if max_concurrency is not None and not managed_instances:
+            raise ValueError(
+                "max_concurrency needs managed_instances=True (classic Lambda runs one at a time)"
+            )
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        if tenancy_config not in (None, PER_TENANT):
+            raise ValueError(f"tenancy_config must be None or {PER_TENANT!r}, got {tenancy_config!r}")
         if extension_sandbox is not None and extension_sandbox not in _sandbox.SANDBOXES:
             raise ValueError(
                 f"extension_sandbox must be None or one of {_sandbox.SANDBOXES}, got {extension_sandbox!r}"
@@ -116,6 +132,11 @@ class LambdaEmulator:
         self.architecture = architecture
         self.extension_sandbox = extension_sandbox
         self._sandbox_root: Path | None = None
+        self.managed_instances = managed_instances
+        self.max_concurrency = max_concurrency or DEFAULT_MANAGED_CONCURRENCY if managed_instances else None
+        self.tenancy_config = tenancy_config
+        # Serialises start/reset/shutdown when invokes run on several threads (Managed Instances).
+        self._lifecycle = threading.RLock()
 
         #: Counters over the emulator's whole life (across environment resets).
         self.stats = TelemetryStats()
@@ -211,7 +232,9 @@ class LambdaEmulator:
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb),
                 "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
                 "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_LAMBDA_INITIALIZATION_TYPE": (
+                    _records.MANAGED_INSTANCES if self.managed_instances else _records.ON_DEMAND
+                ),
                 "AWS_LAMBDA_RUNTIME_API": self.runtime_api,
                 "AWS_LAMBDA_LOG_FORMAT": self.log_format,
                 "AWS_REGION": self.region,
@@ -251,6 +274,12 @@ class LambdaEmulator:
                 runtime_argv = (_sandbox.find_qemu(), str(bootstrap))
         if self.application_log_level:
             runtime_env["AWS_LAMBDA_LOG_LEVEL"] = self.application_log_level
+        log_socket = None
+        if self.max_concurrency is not None:
+            runtime_env["AWS_LAMBDA_MAX_CONCURRENCY"] = str(self.max_concurrency)
+            if rt.family == "python":
+                log_socket = self._tmp / f"log-{secrets.token_hex(4)}.sock"
+                runtime_env["_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"] = str(log_socket)
         # Extensions see the same PATH as a Python function's (with the chosen `python3` first).
         ext_base = dict(runtime_env)
         ext_base["PATH"] = f"{runtime_bin}:{_BASE_PATH}:{opt / 'bin'}"
@@ -275,6 +304,8 @@ class LambdaEmulator:
             extension_paths=extension_paths,
             extension_argv=extension_argv,
             extension_preexec=preexec,
+            managed_instances=self.managed_instances,
+            log_socket=log_socket,
             init_timeout_s=self.init_timeout_s,
             shutdown_timeout_s=self.shutdown_timeout_s,
             runtime_shutdown_s=self.runtime_shutdown_s,
@@ -329,25 +360,91 @@ class LambdaEmulator:
         return result
 
     def invoke(
-        self, event: Any = None, *, raw: bytes | None = None, timeout_s: float | None = None
+        self,
+        event: Any = None,
+        *,
+        raw: bytes | None = None,
+        timeout_s: float | None = None,
+        tenant_id: str | None = None,
     ) -> InvokeResult:
-        """Invoke once (re-initialising first if the last environment was reset)."""
-        env = self._env
-        if env is not None and env.crashes:
-            # Something died while frozen or idle: Lambda resets before the next invoke.
-            self._reset("failure")
-            env = None
-        if env is None:
-            self.start()
+        """Invoke once (re-initialising first if the last environment was reset).
+
+        With ``managed_instances=True`` it may be called from several threads at once: the
+        invokes then run concurrently in the one environment (see ``invoke_many``).
+        """
+        if (tenant_id is None) != (self.tenancy_config is None):
+            raise ValueError(
+                "tenant_id is required with tenancy_config='PER_TENANT' and refused without it, "
+                f"got tenant_id={tenant_id!r}, tenancy_config={self.tenancy_config!r}"
+            )
+        with self._lifecycle:
             env = self._env
-            assert env is not None
+            if env is not None and env.crashes:
+                # Something died while frozen or idle: Lambda resets before the next invoke.
+                self._reset("failure")
+                env = None
+            if env is not None and env.tenant_id is None:
+                env.tenant_id = tenant_id  # started (e.g. by __enter__) before its first invoke
+            if env is not None and tenant_id is not None and env.tenant_id != tenant_id:
+                # Tenant isolation: an environment only ever serves one tenant. Lambda would
+                # route to (or create) that tenant's own; here the one environment is replaced.
+                self._reset("spindown")
+                env = None
+            if env is None:
+                self.start()
+                env = self._env
+                assert env is not None
+                env.tenant_id = tenant_id
         body = raw if raw is not None else json.dumps(event).encode()
-        result = env.invoke(body, self.timeout_s if timeout_s is None else timeout_s)
+        result = env.invoke(body, self.timeout_s if timeout_s is None else timeout_s, tenant_id)
         self.invoke_results.append(result)
-        # Unless a shutdown from another thread already ended this environment.
-        if result.reset_reason is not None and self._env is env:
-            self._reset(result.reset_reason)
+        if result.reset_reason is not None:
+            with self._lifecycle:
+                # Unless a shutdown (or a concurrent invoke) already ended this environment.
+                if self._env is env:
+                    self._reset(result.reset_reason)
         return result
+
+    def invoke_many(
+        self,
+        events: Sequence[Any],
+        *,
+        timeout_s: float | None = None,
+        tenant_ids: Sequence[str] | None = None,
+    ) -> list[InvokeResult]:
+        """Invoke once per event, all at once (Managed Instances: they run concurrently in
+        one environment; classic Lambda: one after the other). Results in event order."""
+        if tenant_ids is not None and len(tenant_ids) != len(events):
+            raise ValueError("tenant_ids must have one entry per event")
+        tenants: list[str | None] = list(tenant_ids) if tenant_ids is not None else [None] * len(events)
+        if not self.managed_instances:
+            return [
+                self.invoke(e, timeout_s=timeout_s, tenant_id=t) for e, t in zip(events, tenants, strict=True)
+            ]
+        if self._env is None:
+            self.start()
+            assert self._env is not None
+            self._env.tenant_id = tenants[0] if tenants else None
+        results: list[InvokeResult | BaseException | None] = [None] * len(events)
+
+        def run(i: int) -> None:
+            try:
+                results[i] = self.invoke(events[i], timeout_s=timeout_s, tenant_id=tenants[i])
+            except BaseException as exc:  # re-raised in the caller's thread below
+                results[i] = exc
+
+        threads = [threading.Thread(target=run, args=(i,), name=f"invoke-{i}") for i in range(len(events))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        out: list[InvokeResult] = []
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+            assert r is not None
+            out.append(r)
+        return out
 
     def _reset(self, reason: str) -> None:
         env = self._env
@@ -363,14 +460,15 @@ class LambdaEmulator:
         """The SHUTDOWN phase: event to extensions, SIGTERM runtime, SIGKILL at the deadline."""
         if reason not in SHUTDOWN_REASONS:
             raise ValueError(f"reason must be one of {SHUTDOWN_REASONS}, got {reason!r}")
-        env = self._env
-        if env is None:
-            raise RuntimeError("not started")
-        try:
-            return env.shutdown(reason)
-        finally:
-            env.close()
-            self._env = None
+        with self._lifecycle:
+            env = self._env
+            if env is None:
+                raise RuntimeError("not started")
+            try:
+                return env.shutdown(reason)
+            finally:
+                env.close()
+                self._env = None
 
     def close(self) -> None:
         """Kill everything and remove temporary files; safe to call twice."""

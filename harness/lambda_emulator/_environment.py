@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _records
-from ._procs import ManagedProcess, max_rss_mb
+from ._procs import LogSocketServer, ManagedProcess, max_rss_mb
 from ._results import InitResult, InvokeResult, LambdaInitError, ShutdownResult
 from ._state import Extension, Invocation, SandboxState
 from ._telemetry import TelemetryHub
@@ -93,6 +93,10 @@ class Config:
     extension_argv: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: Run in the child before exec (the no-Python sandbox's chroot), or None.
     extension_preexec: Callable[[], None] | None = None
+    #: Lambda Managed Instances: concurrent invokes, SHUTDOWN-only extensions, no freeze.
+    managed_instances: bool = False
+    #: Where awslambdaric's concurrent workers connect their stdout/stderr (Managed Instances).
+    log_socket: Path | None = None
 
 
 class Environment(SandboxState):
@@ -106,8 +110,13 @@ class Environment(SandboxState):
             external_names={p.name for p in config.extension_paths},
             hub=hub,
             on_event=on_event,
+            managed_instances=config.managed_instances,
         )
         self.cfg = config
+        self.init_type = _records.MANAGED_INSTANCES if config.managed_instances else _records.ON_DEMAND
+        self.log_server: LogSocketServer | None = None
+        #: The tenant this environment serves (tenant isolation binds one to each).
+        self.tenant_id: str | None = None
         self.processes: dict[str, ManagedProcess] = {}
         self.runtime: ManagedProcess | None = None
         self.init_duration_ms: float | None = None
@@ -191,7 +200,11 @@ class Environment(SandboxState):
         cfg = self.cfg
         t0 = time.monotonic()
         deadline = t0 + cfg.init_timeout_s
-        self.hub.emit("platform.initStart", _records.init_start(cfg.function_name, cfg.runtime_version))
+        self.hub.emit(
+            "platform.initStart", _records.init_start(cfg.function_name, cfg.runtime_version, self.init_type)
+        )
+        if cfg.log_socket is not None:
+            self.log_server = LogSocketServer(cfg.log_socket, self._function_line)
         # Extension init: start every external extension and wait for all to register.
         for path in cfg.extension_paths:
             self._on_event("start", path.name)
@@ -249,14 +262,17 @@ class Environment(SandboxState):
             failure = self._init_failure(ok, "runtime and extensions were not ready")
         duration_ms = (time.monotonic() - t0) * 1000
         self.init_duration_ms = duration_ms
-        if self.runtime is not None:
-            self.runtime.drained(OUTPUT_DRAIN_S)
+        self._drain_function_output()
         status = (
             "success" if failure is None else ("timeout" if failure[0] == "Sandbox.Timedout" else "error")
         )
         err_type = failure[0] if failure else None
-        self.hub.emit("platform.initRuntimeDone", _records.init_runtime_done(status, err_type))
-        self.hub.emit("platform.initReport", _records.init_report(status, duration_ms, err_type))
+        self.hub.emit(
+            "platform.initRuntimeDone", _records.init_runtime_done(status, err_type, self.init_type)
+        )
+        self.hub.emit(
+            "platform.initReport", _records.init_report(status, duration_ms, err_type, self.init_type)
+        )
         if failure is not None:
             stderr = self.stderr_by_process()
             self.kill_all()
@@ -264,7 +280,9 @@ class Environment(SandboxState):
         with self.cond:
             self.phase = "ready"
         self.hub.end_init()
-        self._freeze()
+        if not self.cfg.managed_instances:
+            # Managed Instances are never frozen.
+            self._freeze()
         assert self.runtime is not None
         return InitResult(
             duration_ms=duration_ms,
@@ -272,6 +290,13 @@ class Environment(SandboxState):
             extension_pids={n: p.pid for n, p in self.processes.items()},
             runtime_pid=self.runtime.pid,
         )
+
+    def _drain_function_output(self) -> None:
+        deadline = time.monotonic() + OUTPUT_DRAIN_S
+        if self.runtime is not None:
+            self.runtime.drained(OUTPUT_DRAIN_S)
+        if self.log_server is not None:
+            self.log_server.drained(deadline - time.monotonic())
 
     def _init_failure(self, ok: bool, what: str) -> tuple[str, str] | None:
         with self.cond:
@@ -286,28 +311,36 @@ class Environment(SandboxState):
         return None
 
     # ------------------------------------------------------------------ invoke
-    def invoke(self, payload: bytes, timeout_s: float) -> InvokeResult:
+    def invoke(self, payload: bytes, timeout_s: float, tenant_id: str | None = None) -> InvokeResult:
+        if self.cfg.managed_instances:
+            return self._invoke_managed(payload, timeout_s, tenant_id)
         with self.cond:
             if self.phase != "ready":
                 raise RuntimeError(f"cannot invoke in phase {self.phase}")
             self.phase = "invoke"
             crashes_before = len(self.crashes)
         inv = self._new_invocation(payload, timeout_s)
+        inv.tenant_id = tenant_id
         self._thaw()
         inv.started_at = time.monotonic()
         deadline = inv.started_at + timeout_s
-        self.hub.emit("platform.start", _records.start(inv.request_id))
+        self.hub.emit("platform.start", _records.start(inv.request_id, tenant_id))
         receivers = self._deliver_invoke(inv)
         outcome = self._await_runtime(inv, deadline, crashes_before, timeout_s)
         assert inv.done_at is not None
         duration_ms = (inv.done_at - inv.started_at) * 1000
-        if self.runtime is not None and outcome.status in ("success", "error"):
+        if outcome.status in ("success", "error"):
             # Every line the handler wrote precedes runtimeDone in the stream, as in Lambda.
-            self.runtime.drained(OUTPUT_DRAIN_S)
+            self._drain_function_output()
         self.hub.emit(
             "platform.runtimeDone",
             _records.runtime_done(
-                inv.request_id, outcome.status, duration_ms, len(inv.response or b""), outcome.error_type
+                inv.request_id,
+                outcome.status,
+                duration_ms,
+                len(inv.response or b""),
+                outcome.error_type,
+                tenant_id,
             ),
         )
         post_runtime_ms = 0.0
@@ -326,6 +359,7 @@ class Environment(SandboxState):
                 sum(max_rss_mb(p.pid) for p in self._all_processes() if p.alive),
                 self.init_duration_ms if self._report_init else None,
                 outcome.error_type,
+                tenant_id,
             ),
         )
         self._report_init = False
@@ -346,6 +380,54 @@ class Environment(SandboxState):
             duration_ms=duration_ms,
             post_runtime_ms=post_runtime_ms,
             total_ms=total_ms,
+            reset_reason=outcome.reset,
+            crashed_extensions=crashed_ext,
+        )
+
+    def _invoke_managed(self, payload: bytes, timeout_s: float, tenant_id: str | None) -> InvokeResult:
+        """One of possibly many concurrent invokes on Lambda Managed Instances: no INVOKE
+        event (extensions cannot register for it), no freeze, no platform.runtimeDone."""
+        with self.cond:
+            if self.phase != "ready":
+                raise RuntimeError(f"cannot invoke in phase {self.phase}")
+            crashes_before = len(self.crashes)
+        inv = self._new_invocation(payload, timeout_s)
+        inv.tenant_id = tenant_id
+        inv.started_at = time.monotonic()
+        deadline = inv.started_at + timeout_s
+        self.hub.emit("platform.start", _records.start(inv.request_id, tenant_id, self.arn))
+        with self.cond:
+            self.runtime_queue.append(inv)
+            self.cond.notify_all()
+        outcome = self._await_runtime(inv, deadline, crashes_before, timeout_s)
+        assert inv.done_at is not None
+        duration_ms = (inv.done_at - inv.started_at) * 1000
+        if outcome.status == "timeout":
+            # Each invoke has its own timeout and the environment serves the others on:
+            # forget this one (a late answer is refused) instead of resetting.
+            outcome = _Outcome("timeout", outcome.error)
+            with self.cond:
+                if inv in self.runtime_queue:
+                    self.runtime_queue.remove(inv)
+                self.inflight.pop(inv.request_id, None)
+        if outcome.status in ("success", "error"):
+            self._drain_function_output()
+        self.hub.emit(
+            "platform.report",
+            _records.report_managed(
+                inv.request_id, outcome.status, duration_ms, outcome.error_type, tenant_id
+            ),
+        )
+        with self.cond:
+            crashed_ext = tuple(c for c in self.crashes[crashes_before:] if c[0] != "runtime")
+        return InvokeResult(
+            request_id=inv.request_id,
+            payload=_decode(inv.response),
+            error=outcome.error,
+            status=outcome.status,
+            duration_ms=duration_ms,
+            post_runtime_ms=0.0,
+            total_ms=duration_ms,
             reset_reason=outcome.reset,
             crashed_extensions=crashed_ext,
         )
@@ -507,6 +589,8 @@ class Environment(SandboxState):
         """SIGKILL every process group and release every blocked API call."""
         for p in self._all_processes():
             p.kill()
+        if self.log_server is not None:
+            self.log_server.close()
         with self.cond:
             self.phase = "dead"
             self.cond.notify_all()

@@ -11,6 +11,7 @@ import fcntl
 import os
 import select
 import signal
+import socket
 import subprocess
 import termios
 import threading
@@ -252,3 +253,50 @@ def max_rss_mb(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+class LogSocketServer:
+    """``_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET``: with Managed Instances' concurrency,
+    awslambdaric's forked workers each connect here and put the connection on their stdout
+    and stderr, so every worker's lines arrive on a stream of their own and concurrent
+    requests cannot cut each other's lines (an unbuffered print is two writes)."""
+
+    def __init__(self, path: Path, on_line: LineSink) -> None:
+        self.path = path
+        self._on_line = on_line
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.bind(str(path))
+        self._sock.listen(64)
+        self._lock = threading.Lock()
+        self.readers: list[PipeReader] = []
+        self._closed = False
+        self._thread = threading.Thread(target=self._accept, name="log-socket", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return  # closed
+            fd = os.dup(conn.fileno())
+            conn.close()
+            with self._lock:
+                if self._closed:
+                    os.close(fd)
+                    return
+                self.readers.append(PipeReader(fd, f"worker-{len(self.readers)}", self._on_line))
+
+    def drained(self, timeout_s: float) -> bool:
+        with self._lock:
+            readers = list(self.readers)
+        return all(r.drained(max(0.0, timeout_s)) for r in readers)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        with contextlib.suppress(OSError):
+            self.path.unlink()

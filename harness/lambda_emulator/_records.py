@@ -70,9 +70,14 @@ def json_log_record(line: str, epoch_s: float, level: str = "INFO") -> Any:
     return {"timestamp": iso_time(epoch_s), "level": level, "message": line.rstrip("\n")}
 
 
-def init_start(function_name: str, runtime_version: str) -> dict[str, Any]:
+#: AWS_LAMBDA_INITIALIZATION_TYPE and initializationType: classic, and Lambda Managed Instances.
+ON_DEMAND = "on-demand"
+MANAGED_INSTANCES = "lambda-managed-instances"
+
+
+def init_start(function_name: str, runtime_version: str, init_type: str = ON_DEMAND) -> dict[str, Any]:
     return {
-        "initializationType": "on-demand",
+        "initializationType": init_type,
         "phase": "init",
         "runtimeVersion": runtime_version,
         "functionName": function_name,
@@ -80,16 +85,20 @@ def init_start(function_name: str, runtime_version: str) -> dict[str, Any]:
     }
 
 
-def init_runtime_done(status: str, error_type: str | None = None) -> dict[str, Any]:
-    rec: dict[str, Any] = {"initializationType": "on-demand", "phase": "init", "status": status}
+def init_runtime_done(
+    status: str, error_type: str | None = None, init_type: str = ON_DEMAND
+) -> dict[str, Any]:
+    rec: dict[str, Any] = {"initializationType": init_type, "phase": "init", "status": status}
     if error_type:
         rec["errorType"] = error_type
     return rec
 
 
-def init_report(status: str, duration_ms: float, error_type: str | None = None) -> dict[str, Any]:
+def init_report(
+    status: str, duration_ms: float, error_type: str | None = None, init_type: str = ON_DEMAND
+) -> dict[str, Any]:
     rec: dict[str, Any] = {
-        "initializationType": "on-demand",
+        "initializationType": init_type,
         "phase": "init",
         "status": status,
         "metrics": {"durationMs": round(duration_ms, 3)},
@@ -99,18 +108,34 @@ def init_report(status: str, duration_ms: float, error_type: str | None = None) 
     return rec
 
 
-def start(request_id: str) -> dict[str, Any]:
-    return {"requestId": request_id, "version": FUNCTION_VERSION}
+def _with_tenant(rec: dict[str, Any], tenant_id: str | None) -> dict[str, Any]:
+    # Tenant isolation: platform.start/runtimeDone/report carry the invoke's tenantId.
+    if tenant_id is not None:
+        rec["tenantId"] = tenant_id
+    return rec
+
+
+def start(request_id: str, tenant_id: str | None = None, function_arn: str | None = None) -> dict[str, Any]:
+    rec: dict[str, Any] = {"requestId": request_id}
+    _with_tenant(rec, tenant_id)
+    rec["version"] = FUNCTION_VERSION
+    if function_arn is not None:
+        # Managed Instances' platform.start names the function's ARN too.
+        rec["functionArn"] = function_arn
+    return rec
 
 
 def runtime_done(
-    request_id: str, status: str, duration_ms: float, produced_bytes: int, error_type: str | None = None
+    request_id: str,
+    status: str,
+    duration_ms: float,
+    produced_bytes: int,
+    error_type: str | None = None,
+    tenant_id: str | None = None,
 ) -> dict[str, Any]:
-    rec: dict[str, Any] = {
-        "requestId": request_id,
-        "status": status,
-        "metrics": {"durationMs": round(duration_ms, 3), "producedBytes": produced_bytes},
-    }
+    rec: dict[str, Any] = _with_tenant({"requestId": request_id}, tenant_id)
+    rec["status"] = status
+    rec["metrics"] = {"durationMs": round(duration_ms, 3), "producedBytes": produced_bytes}
     if error_type:
         rec["errorType"] = error_type
     return rec
@@ -124,6 +149,7 @@ def report(
     max_memory_used_mb: int,
     init_duration_ms: float | None,
     error_type: str | None = None,
+    tenant_id: str | None = None,
 ) -> dict[str, Any]:
     metrics: dict[str, Any] = {
         "durationMs": round(duration_ms, 3),
@@ -134,7 +160,23 @@ def report(
     }
     if init_duration_ms is not None:
         metrics["initDurationMs"] = round(init_duration_ms, 3)
-    rec: dict[str, Any] = {"requestId": request_id, "status": status, "metrics": metrics}
+    rec: dict[str, Any] = _with_tenant({"requestId": request_id}, tenant_id)
+    rec.update({"status": status, "metrics": metrics})
+    if error_type:
+        rec["errorType"] = error_type
+    return rec
+
+
+def report_managed(
+    request_id: str,
+    status: str,
+    duration_ms: float,
+    error_type: str | None = None,
+    tenant_id: str | None = None,
+) -> dict[str, Any]:
+    """platform.report on Managed Instances: no billing or memory figures (EC2 pricing)."""
+    rec: dict[str, Any] = _with_tenant({"requestId": request_id}, tenant_id)
+    rec.update({"status": status, "metrics": {"durationMs": round(duration_ms, 3)}})
     if error_type:
         rec["errorType"] = error_type
     return rec

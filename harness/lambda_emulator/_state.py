@@ -58,6 +58,7 @@ class Invocation:
     response: bytes | None = None
     error: dict[str, Any] | None = None
     done_at: float | None = None
+    tenant_id: str | None = None
 
 
 class SandboxState:
@@ -71,7 +72,9 @@ class SandboxState:
         external_names: set[str],
         hub: TelemetryHub,
         on_event: Callable[[str, str], None],
+        managed_instances: bool = False,
     ) -> None:
+        self.managed_instances = managed_instances
         self.function_name = function_name
         self.handler = handler
         self.external_names = external_names
@@ -80,13 +83,19 @@ class SandboxState:
         self.cond = threading.Condition()
         self.phase = "init"
         self.extensions: dict[str, Extension] = {}
-        self.runtime_waiting = False
+        #: Runtime workers waiting in next (one, except with Managed Instances' concurrency).
+        self.runtime_waiters = 0
         self.runtime_next_calls = 0
         self.runtime_queue: deque[Invocation] = deque()
-        self.current: Invocation | None = None
+        #: Invocations handed to the runtime and not answered yet, by request id.
+        self.inflight: dict[str, Invocation] = {}
         self.init_error: tuple[str, str] | None = None
         self.exits: list[tuple[str, int]] = []
         self.crashes: list[tuple[str, int]] = []
+
+    @property
+    def runtime_waiting(self) -> bool:
+        return self.runtime_waiters > 0
 
     # ------------------------------------------------------------------ Extensions API
     def register(self, name: str | None, body: bytes) -> Reply:
@@ -102,6 +111,15 @@ class SandboxState:
                 403, "Extension.InvalidEventType", f"events must be INVOKE and/or SHUTDOWN: {body!r}"
             )
         internal = name not in self.external_names
+        if self.managed_instances and ((internal and events) or "INVOKE" in events):
+            # Managed Instances run many invokes at once and never freeze: an external
+            # extension may only ask for SHUTDOWN, an internal one for nothing.
+            what = "an internal extension may register for no events" if internal else "INVOKE"
+            return _error_reply(
+                403,
+                "Extension.InvalidEventType",
+                f"{what}: not supported on Lambda Managed Instances (only SHUTDOWN)",
+            )
         with self.cond:
             if self.phase != "init":
                 return _error_reply(403, "Extension.RegistrationClosed", "registration is closed after init")
@@ -181,7 +199,7 @@ class SandboxState:
                     403, "Telemetry.SubscriptionClosed", "Telemetry API subscription is closed"
                 )
         try:
-            sub = parse_subscription(body)
+            sub = parse_subscription(body, managed_instances=self.managed_instances)
         except SubscriptionError as exc:
             return _error_reply(400, "ValidationError", str(exc))
         self.hub.subscribe(ext.name, sub)
@@ -194,33 +212,32 @@ class SandboxState:
     # ------------------------------------------------------------------ Runtime API
     def runtime_next(self) -> Reply | None:
         with self.cond:
-            self.runtime_waiting = True
+            self.runtime_waiters += 1
             self.runtime_next_calls += 1
             self.cond.notify_all()
             self._on_event("next", "runtime")
             while not self.runtime_queue and self.phase != "dead":
                 self.cond.wait()
-            self.runtime_waiting = False
+            self.runtime_waiters -= 1
             if not self.runtime_queue:
                 return None
             inv = self.runtime_queue.popleft()
-            self.current = inv
-        return (
-            200,
-            {
-                "Content-Type": "application/json",
-                "Lambda-Runtime-Aws-Request-Id": inv.request_id,
-                "Lambda-Runtime-Deadline-Ms": str(inv.deadline_ms),
-                "Lambda-Runtime-Invoked-Function-Arn": inv.arn,
-                "Lambda-Runtime-Trace-Id": inv.trace_id,
-            },
-            inv.body,
-        )
+            self.inflight[inv.request_id] = inv
+        headers = {
+            "Content-Type": "application/json",
+            "Lambda-Runtime-Aws-Request-Id": inv.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(inv.deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": inv.arn,
+            "Lambda-Runtime-Trace-Id": inv.trace_id,
+        }
+        if inv.tenant_id is not None:
+            headers["Lambda-Runtime-Aws-Tenant-Id"] = inv.tenant_id
+        return 200, headers, inv.body
 
     def runtime_result(self, request_id: str, body: bytes, error_type: str | None, is_error: bool) -> Reply:
         with self.cond:
-            inv = self.current
-            if inv is None or inv.request_id != request_id or inv.done_at is not None:
+            inv = self.inflight.pop(request_id, None)
+            if inv is None or inv.done_at is not None:
                 return _error_reply(400, "InvalidRequestID", f"unknown or finished request {request_id}")
             if is_error:
                 try:

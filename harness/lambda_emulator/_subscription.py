@@ -43,7 +43,11 @@ def _bounded(buffering: dict[str, object], key: str, limits: tuple[int, int, int
     return value
 
 
-def parse(body: bytes) -> Subscription:
+#: The only schema Lambda Managed Instances accept (it is backward compatible with classic).
+MANAGED_INSTANCES_SCHEMA = "2025-01-29"
+
+
+def parse(body: bytes, *, managed_instances: bool = False) -> Subscription:
     """Parse and validate; raise SubscriptionError with a message naming the field."""
     try:
         doc = json.loads(body or b"null")
@@ -53,6 +57,10 @@ def parse(body: bytes) -> Subscription:
         raise SubscriptionError("request body must be a JSON object")
 
     schema = doc.get("schemaVersion")
+    if managed_instances and schema != MANAGED_INSTANCES_SCHEMA:
+        raise SubscriptionError(
+            f"schemaVersion must be {MANAGED_INSTANCES_SCHEMA} on Lambda Managed Instances, got {schema!r}"
+        )
     if schema not in SCHEMA_VERSIONS:
         raise SubscriptionError(f"schemaVersion must be one of {', '.join(SCHEMA_VERSIONS)}, got {schema!r}")
 
