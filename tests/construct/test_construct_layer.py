@@ -1,127 +1,187 @@
-"""LokiTelemetryLayer: properties, the staged asset, hash stability and the built wheel."""
+"""LokiTelemetryLayer: properties, the staged assets, and a synth that builds and runs nothing.
+
+The layer trees come from a module fixture that builds the Python tree with ``hatch_build.py``
+(exactly as ``make layers`` and the wheel do) and writes stand-in native binaries (an ELF header
+is all the construct looks at); the real Go build is covered by tests/packaging.
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import filecmp
+import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
-import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App, FileSystem, Stack
-from aws_cdk.assertions import Annotations, Match, Template
+from aws_cdk import App, Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk.assertions import Template
 
-from loki_telemetry_construct import LokiTelemetryLayer, WarningIds
-from loki_telemetry_construct._precompile import is_excluded
-from loki_telemetry_construct.layer import LAYER_EXCLUDES, LAYER_ROOT
+import hatch_build
+from loki_telemetry_construct import LokiTelemetryLayer, layer
+from loki_telemetry_construct.layer import (
+    MAX_COMPATIBLE_RUNTIMES,
+    PYTHON_BUILD_RUNTIMES,
+    LayerNotBuiltError,
+)
 
 LAUNCHER = "extensions/loki-telemetry-extension"
-REPO = Path(__file__).resolve().parents[2]
+LAYER_TYPE = "AWS::Lambda::LayerVersion"
+
+
+def fake_elf(machine: int) -> bytes:
+    # ELF64, little-endian, ET_EXEC, e_machine: all that check_elf and `file` look at.
+    return b"\x7fELF\x02\x01\x01" + b"\x00" * 9 + b"\x02\x00" + machine.to_bytes(2, "little") + b"\x00" * 44
+
+
+def write_native(root: Path) -> None:
+    for arch, machine in hatch_build.ELF_MACHINE.items():
+        binary = root / "native" / arch / LAUNCHER
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        binary.write_bytes(fake_elf(machine) + arch.encode())
+        binary.chmod(0o755)
 
 
 @pytest.fixture(scope="module")
-def app_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict[str, Any]], Path]:
-    """One synth: the default (precompiled) layer and a ``precompile=False`` one."""
-    outdir = tmp_path_factory.mktemp("cdk.out")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A layers root as ``make layers`` writes it: python/ (really built) and native/<arch>/."""
+    root = tmp_path_factory.mktemp("layers")
+    hatch_build.build_python_tree(root / "python")
+    write_native(root)
+    return root
+
+
+@pytest.fixture
+def layers(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private copy of the built trees, which the construct stages (tests may damage it)."""
+    root = tmp_path / "layers"
+    shutil.copytree(built, root, symlinks=True)
+    monkeypatch.setattr(layer, "layers_root", lambda: root)
+    yield root
+
+
+def synth(outdir: Path, *layers_kwargs: dict[str, Any]) -> tuple[dict[str, Any], list[Path]]:
     app = App(outdir=str(outdir), analytics_reporting=False)
     stack = Stack(app, "Layer")
-    LokiTelemetryLayer(stack, "LokiLayer")
-    plain = Stack(app, "Plain")
-    LokiTelemetryLayer(plain, "LokiLayer", precompile=False)
+    for i, kwargs in enumerate(layers_kwargs):
+        LokiTelemetryLayer(stack, f"LokiLayer{i}", **kwargs)
     app.synth()
-    return {s.stack_name: Template.from_stack(s).to_json() for s in (stack, plain)}, outdir
-
-
-@pytest.fixture(scope="module")
-def synthesized(app_out: tuple[dict[str, dict[str, Any]], Path]) -> tuple[dict[str, Any], Path]:
-    return app_out[0]["Layer"], app_out[1]
-
-
-@pytest.fixture(scope="module")
-def synthesized_plain(app_out: tuple[dict[str, dict[str, Any]], Path]) -> tuple[dict[str, Any], Path]:
-    return app_out[0]["Plain"], app_out[1]
-
-
-def test_layer_properties(synthesized: tuple[dict[str, Any], Path]) -> None:
-    template, _ = synthesized
-    (layer,) = [
-        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::LayerVersion"
+    template = dict(Template.from_stack(stack).to_json())
+    keys = [
+        r["Properties"]["Content"]["S3Key"] for r in template["Resources"].values() if r["Type"] == LAYER_TYPE
     ]
-    assert layer["CompatibleRuntimes"] == ["python3.10", "python3.11", "python3.12", "python3.13"]
-    assert layer["CompatibleArchitectures"] == ["x86_64", "arm64"]
-    assert layer["LicenseInfo"] == "Apache-2.0"
-    assert "Loki" in layer["Description"]
-
-
-def _asset_dir(template: dict[str, Any], outdir: Path) -> Path:
-    (layer,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::LayerVersion"]
     # Staged as cdk.out/asset.<hash>/, uploaded as <hash>.zip.
-    key = layer["Properties"]["Content"]["S3Key"]
-    return outdir / f"asset.{key.removesuffix('.zip')}"
+    return template, [outdir / f"asset.{key.removesuffix('.zip')}" for key in keys]
 
 
-def _sources(asset: Path) -> list[str]:
-    return sorted(
-        p.relative_to(asset).as_posix()
-        for p in asset.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
+def layer_props(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r["Properties"] for r in template["Resources"].values() if r["Type"] == LAYER_TYPE]
+
+
+def test_python_layer_properties(layers: Path, tmp_path: Path) -> None:
+    template, _ = synth(tmp_path / "out", {})
+    (props,) = layer_props(template)
+    assert props["CompatibleRuntimes"] == list(PYTHON_BUILD_RUNTIMES)
+    assert props["CompatibleArchitectures"] == ["x86_64", "arm64"]
+    assert props["LicenseInfo"] == "Apache-2.0"
+    assert "Loki" in props["Description"] and "Python build" in props["Description"]
+
+
+def test_native_layers_one_per_architecture_with_runtimes_unset(layers: Path, tmp_path: Path) -> None:
+    template, assets = synth(
+        tmp_path / "out",
+        {"build": "native"},
+        {"build": "native", "architecture": lambda_.Architecture.ARM_64},
     )
+    x86, arm = layer_props(template)
+    assert x86["CompatibleArchitectures"] == ["x86_64"] and arm["CompatibleArchitectures"] == ["arm64"]
+    assert "CompatibleRuntimes" not in x86 and "CompatibleRuntimes" not in arm
+    assert "native build, arm64" in arm["Description"]
+    for asset, arch in zip(assets, ("x86_64", "arm64"), strict=True):
+        binary = asset / LAUNCHER
+        assert binary.read_bytes() == (layers / "native" / arch / LAUNCHER).read_bytes()
+        assert stat.S_IMODE(binary.stat().st_mode) == 0o755
+        assert [p.relative_to(asset).as_posix() for p in asset.rglob("*") if p.is_file()] == [LAUNCHER]
 
 
-def test_staged_asset_has_an_executable_launcher(synthesized: tuple[dict[str, Any], Path]) -> None:
-    template, outdir = synthesized
-    asset = _asset_dir(template, outdir)
+def _layer_runtimes() -> list[lambda_.Runtime]:
+    """Every runtime aws-cdk-lib knows that a zip function (and so a layer) can use."""
+    found = (getattr(lambda_.Runtime, name) for name in dir(lambda_.Runtime) if name.isupper())
+    return [r for r in found if isinstance(r, lambda_.Runtime) and r.name != "FROM_IMAGE"]
+
+
+def test_the_native_layer_attaches_to_every_runtime(layers: Path, tmp_path: Path) -> None:
+    # CDK refuses a layer whose compatible runtimes do not list the function's: unset lets all in.
+    app = App(outdir=str(tmp_path / "out"), analytics_reporting=False)
+    stack = Stack(app, "Fns")
+    native = LokiTelemetryLayer(stack, "Native", build="native")
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "index.py").write_text("")
+    runtimes = _layer_runtimes()
+    assert len(runtimes) > MAX_COMPATIBLE_RUNTIMES  # why the list is left unset
+    for i, runtime in enumerate(runtimes):
+        lambda_.Function(
+            stack,
+            f"Fn{i}",
+            runtime=runtime,
+            handler="index.handler",
+            code=lambda_.Code.from_asset(str(code)),
+            layers=[native],
+        )
+    app.synth()
+
+
+def test_too_many_compatible_runtimes_is_refused(layers: Path) -> None:
+    stack = Stack(App(), "S")
+    with pytest.raises(
+        ValueError, match=r"compatible_runtimes has \d+ entries; CloudFormation allows at most 15"
+    ):
+        LokiTelemetryLayer(stack, "L", build="native", compatible_runtimes=_layer_runtimes())
+
+
+def test_staged_python_asset(layers: Path, tmp_path: Path) -> None:
+    _, (asset,) = synth(tmp_path / "out", {})
     launcher = asset / LAUNCHER
     assert launcher.read_bytes().startswith(b"#!/bin/sh")
     assert stat.S_IMODE(launcher.stat().st_mode) == 0o755
-    assert (asset / "loki_telemetry_extension" / "__main__.py").is_file()
-    assert (asset / "loki_telemetry_extension" / "envvars.py").is_file()
     # Nothing under /opt/python: the extension must never shadow the function's imports.
     assert not (asset / "python").exists()
-    # Exactly the checkout's source files besides the bytecode: no stray caches or leftovers.
-    assert _sources(asset) == sorted(
-        p.relative_to(LAYER_ROOT).as_posix()
-        for p in LAYER_ROOT.rglob("*")
-        if p.is_file() and not is_excluded(p.relative_to(LAYER_ROOT), LAYER_EXCLUDES)
+    # The staged asset is the built tree, file for file.
+    assert sorted(p.relative_to(asset) for p in asset.rglob("*")) == sorted(
+        p.relative_to(layers / "python") for p in (layers / "python").rglob("*")
     )
+    pkg = asset / "loki_telemetry_extension"
+    sources = sorted(pkg.glob("*.py"))
+    assert (pkg / "envvars.py") in sources
+    tags = {"cpython-" + r.removeprefix("python").replace(".", "") for r in PYTHON_BUILD_RUNTIMES}
+    for tag in tags:
+        for module in sources:
+            pyc = pkg / "__pycache__" / f"{module.stem}.{tag}.pyc"
+            # PEP 552 flags word: bit 0 = hash-based, bit 1 = check_source (must be off: the zip
+            # loses mtimes, and checking would read and hash every source at each start).
+            assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01, pyc
+    # Optimisation level 0 only (the runtime never runs with -O), nothing else in the caches.
+    assert {p.name.split(".")[-2] for p in pkg.glob("__pycache__/*")} == tags
 
 
-def test_staged_asset_has_unchecked_hash_pyc_for_this_interpreter(
-    synthesized: tuple[dict[str, Any], Path],
-) -> None:
-    template, outdir = synthesized
-    pkg = _asset_dir(template, outdir) / "loki_telemetry_extension"
-    tag = sys.implementation.cache_tag
-    for module in pkg.glob("*.py"):
-        pyc = pkg / "__pycache__" / f"{module.stem}.{tag}.pyc"
-        assert pyc.is_file(), pyc
-        # PEP 552 flags word: bit 0 = hash-based, bit 1 = check_source (must be off: the zip
-        # loses mtimes, and checking would read and hash every source at each start).
-        flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
-        assert flags == 0b01, (pyc, flags)
-    # Optimisation level 0 only: the runtime never runs with -O.
-    assert not list(pkg.glob("__pycache__/*.opt-*.pyc"))
-    # Nothing but pyc in the caches, and no caches outside the package.
-    assert {p.suffix for p in pkg.glob("__pycache__/*")} == {".pyc"}
-
-
-def test_precompile_off_stages_no_bytecode(synthesized_plain: tuple[dict[str, Any], Path]) -> None:
-    template, outdir = synthesized_plain
-    asset = _asset_dir(template, outdir)
+def test_precompile_off_stages_no_bytecode(layers: Path, tmp_path: Path) -> None:
+    _, (asset,) = synth(tmp_path / "out", {"precompile": False})
     assert (asset / LAUNCHER).is_file()
     assert not [p for p in asset.rglob("*") if p.name == "__pycache__" or p.suffix == ".pyc"]
 
 
-def _import_extension(layer: Path) -> subprocess.CompletedProcess[str]:
+def _import_extension(opt: Path) -> subprocess.CompletedProcess[str]:
     # Exactly as the launcher imports it: isolated, no site, the layer root appended.
     code = "import sys; sys.path.append(sys.argv[1]); import loki_telemetry_extension.envvars"
     return subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code, str(layer)],
+        [sys.executable, "-I", "-S", "-c", code, str(opt)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -129,165 +189,126 @@ def _import_extension(layer: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_shipped_pyc_is_what_gets_imported(
-    synthesized: tuple[dict[str, Any], Path], tmp_path: Path
-) -> None:
+def test_the_shipped_pyc_is_what_gets_imported(layers: Path, tmp_path: Path) -> None:
     # GIVEN a copy of the staged layer whose envvars.py source no longer compiles
-    template, outdir = synthesized
-    layer = tmp_path / "opt"
-    shutil.copytree(_asset_dir(template, outdir), layer)
-    source = layer / "loki_telemetry_extension" / "envvars.py"
+    _, (asset,) = synth(tmp_path / "out", {})
+    opt = tmp_path / "opt"
+    shutil.copytree(asset, opt)
+    source = opt / "loki_telemetry_extension" / "envvars.py"
     source.write_text("this is not python (\n")
     os.utime(source, (0, 0))  # an unchecked-hash pyc must not care about mtimes either
     # WHEN the launcher's interpreter imports it, THEN the shipped bytecode is used
-    proc = _import_extension(layer)
+    proc = _import_extension(opt)
     assert proc.returncode == 0, proc.stderr
     # Control: without the pyc the very same import fails, so the pass above is the pyc's doing.
-    shutil.rmtree(layer / "loki_telemetry_extension" / "__pycache__")
-    proc = _import_extension(layer)
+    shutil.rmtree(opt / "loki_telemetry_extension" / "__pycache__")
+    proc = _import_extension(opt)
     assert proc.returncode != 0 and "SyntaxError" in proc.stderr
 
 
-def _layer_key(tmp: Path, **kwargs: Any) -> tuple[str, Path]:
-    app = App(outdir=str(tmp), analytics_reporting=False)
-    stack = Stack(app, "Layer")
-    LokiTelemetryLayer(stack, "LokiLayer", **kwargs)
-    app.synth()
-    template = Template.from_stack(stack).to_json()
-    return _asset_dir(template, tmp).name, _asset_dir(template, tmp)
+def _bin_dir(path: Path, links: dict[str, str]) -> str:
+    path.mkdir()
+    for name, target in links.items():
+        (path / name).symlink_to(target)
+    return str(path)
 
 
-def _other_interpreter() -> tuple[str, str, bool]:
-    """(path, X.Y, real) for a CPython 3.10-3.13 other than this one; a stand-in if none exists.
-
-    pyenv is only a place *this test* looks for one (the library only looks at PATH).
-    """
-    here = f"{sys.version_info.major}.{sys.version_info.minor}"
-    for minor in ("3.10", "3.11", "3.12", "3.13"):
-        found = sorted(Path.home().glob(f".pyenv/versions/{minor}.*/bin/python3"))
-        if minor != here and found:
-            return str(found[-1]), minor, True
-    return sys.executable, here, False
+def _identical(cmp: filecmp.dircmp[str]) -> bool:
+    if cmp.left_only or cmp.right_only or cmp.funny_files:
+        return False
+    _, mismatch, errors = filecmp.cmpfiles(cmp.left, cmp.right, cmp.common_files, shallow=False)
+    return not mismatch and not errors and all(_identical(sub) for sub in cmp.subdirs.values())
 
 
-def test_asset_hash_does_not_depend_on_the_interpreters_found(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_staged_tree_does_not_depend_on_the_interpreters_on_path(
+    layers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a synth with nothing but the synthesizing interpreter (an empty PATH)
-    (tmp_path / "empty").mkdir()
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    bare_key, bare_asset = _layer_key(tmp_path / "a")
-    # WHEN another Lambda Python turns up on PATH
-    python, minor, real = _other_interpreter()
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin" / f"python{minor}").symlink_to(python)
-    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    more_key, more_asset = _layer_key(tmp_path / "b")
-    # THEN the asset hash (and so the template) is the same
-    assert more_key == bare_key
-    if real:  # ... though the staged layer really does hold more bytecode
-        tag = f"cpython-{minor.replace('.', '')}"
-        assert not list(bare_asset.rglob(f"*.{tag}.pyc"))
-        assert list(more_asset.rglob(f"*.{tag}.pyc"))
-    # while turning precompilation off does change it (a different asset)
-    plain_key, _ = _layer_key(tmp_path / "c", precompile=False)
-    assert plain_key != bare_key
+    # GIVEN a synth whose PATH holds only python3.11 ...
+    pythons = {f"python{minor}": path for minor, (path, _) in hatch_build.find_pythons().items()}
+    monkeypatch.setenv("PATH", _bin_dir(tmp_path / "one", {"python3.11": pythons["python3.11"]}))
+    _, (one,) = synth(tmp_path / "a", {})
+    # ... one whose PATH holds every supported Python, and one with none at all
+    monkeypatch.setenv("PATH", _bin_dir(tmp_path / "all", pythons))
+    _, (every,) = synth(tmp_path / "b", {})
+    monkeypatch.setenv("PATH", _bin_dir(tmp_path / "none", {}))
+    _, (none,) = synth(tmp_path / "c", {})
+    # THEN all three stage the same asset, byte for byte, with .pyc for every supported runtime
+    assert one.name == every.name == none.name
+    for other in (every, none):
+        assert _identical(filecmp.dircmp(one, other)), (one, other)
+    assert len(list(one.rglob("*.pyc"))) == len(PYTHON_BUILD_RUNTIMES) * len(list(one.rglob("*.py")))
 
 
-def test_asset_hash_ignores_caches(tmp_path: Path) -> None:
-    # GIVEN a copy of the layer root
-    copy = tmp_path / "layer"
-    shutil.copytree(LAYER_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    before = FileSystem.fingerprint(str(copy), exclude=list(LAYER_EXCLUDES))
-    # WHEN Python leaves bytecode caches in it
-    cache = copy / "loki_telemetry_extension" / "__pycache__"
-    cache.mkdir()
-    (cache / "envvars.cpython-312.pyc").write_bytes(b"\x00cache")
-    (copy / "loki_telemetry_extension" / "stray.pyc").write_bytes(b"\x00")
-    # THEN the asset fingerprint is unchanged, while a real change does change it
-    assert FileSystem.fingerprint(str(copy), exclude=list(LAYER_EXCLUDES)) == before
-    (copy / "loki_telemetry_extension" / "envvars.py").write_text("# changed\n")
-    assert FileSystem.fingerprint(str(copy), exclude=list(LAYER_EXCLUDES)) != before
+def test_synth_runs_no_process(layers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Compiling at synth made the bytes machine-dependent and cost 0.5-0.7 s per synth.
+    started: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        started.append(args)
+        raise AssertionError(f"synth started a process: {args}")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    monkeypatch.setattr(os, "fork", refuse)
+    monkeypatch.setattr(os, "posix_spawn", refuse)
+    arm = lambda_.Architecture.ARM_64
+    synth(tmp_path / "out", {}, {"build": "native"}, {"build": "native", "architecture": arm})
+    assert started == []
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the wheel once, the way a release would (``python -m build``).
-
-    Isolated by default (hatchling from the package index); with hatchling already
-    installed the build runs without isolation, so it also works offline.
-    """
-    outdir = tmp_path_factory.mktemp("dist")
-    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    isolation = [] if importlib.util.find_spec("hatchling") is None else ["--no-isolation"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", *isolation, "--outdir", str(outdir), str(REPO)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    (whl,) = outdir.glob("*.whl")
-    return whl
+def test_missing_native_binaries_fail_synth_saying_how_to_build_them(layers: Path) -> None:
+    shutil.rmtree(layers / "native" / "arm64")
+    stack = Stack(App(), "S")
+    LokiTelemetryLayer(stack, "X86", build="native")  # the other architecture is there
+    with pytest.raises(
+        LayerNotBuiltError, match=r"native extension for arm64 is not built .*`make layers`.*wheel"
+    ):
+        LokiTelemetryLayer(stack, "Arm", build="native", architecture=lambda_.Architecture.ARM_64)
 
 
-def test_wheel_carries_the_layer_with_the_launcher_executable(wheel: Path) -> None:
-    with zipfile.ZipFile(wheel) as zf:
-        infos = {i.filename: i for i in zf.infolist()}
-        launcher = infos[f"loki_telemetry_construct/_layer/{LAUNCHER}"]
-        mode = launcher.external_attr >> 16
-        assert stat.S_IMODE(mode) == 0o755
-        assert zf.read(launcher).startswith(b"#!/bin/sh")
-        names = set(infos)
-        for required in (
-            "loki_telemetry_construct/__init__.py",
-            "loki_telemetry_construct/py.typed",
-            "loki_telemetry_construct/aspect.py",
-            "loki_telemetry_construct/_layer/loki_telemetry_extension/__main__.py",
-            "loki_telemetry_construct/_layer/loki_telemetry_extension/envvars.py",
-        ):
-            assert required in names, required
-        assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-        metadata = next(zf.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
-    assert "Requires-Dist: aws-cdk-lib<3,>=" in metadata
-    assert "Requires-Dist: constructs<11,>=" in metadata
+def test_a_missing_python_tree_or_pyc_fails_synth(layers: Path) -> None:
+    stack = Stack(App(), "S")
+    for pyc in (layers / "python").rglob("*.cpython-313.pyc"):
+        pyc.unlink()
+    with pytest.raises(LayerNotBuiltError, match=r"no \.pyc for python3\.13: run `make layers`"):
+        LokiTelemetryLayer(stack, "Py")
+    shutil.rmtree(layers / "python")
+    with pytest.raises(LayerNotBuiltError, match=r"the Python layer is not built .*`make layers`"):
+        LokiTelemetryLayer(stack, "Py2")
 
 
-def test_wheel_layer_matches_the_checkout(wheel: Path, tmp_path: Path) -> None:
-    # The wheel's copy of the extension is byte-identical to extension/ (no stale files).
-    with zipfile.ZipFile(wheel) as zf:
-        zf.extractall(tmp_path)
-    shipped = tmp_path / "loki_telemetry_construct" / "_layer"
-    assert FileSystem.fingerprint(str(shipped), exclude=list(LAYER_EXCLUDES)) == FileSystem.fingerprint(
-        str(LAYER_ROOT), exclude=list(LAYER_EXCLUDES)
-    )
+@pytest.mark.parametrize(("build", "tree"), [("python", "python"), ("native", "native/x86_64")])
+def test_an_extension_that_lost_its_executable_bit_fails_synth(layers: Path, build: str, tree: str) -> None:
+    # Lambda never starts a non-executable extension, and says nothing: never stage one.
+    (layers / tree / LAUNCHER).chmod(0o644)
+    with pytest.raises(LayerNotBuiltError, match=r"mode 0644, but Lambda only starts extensions that are"):
+        LokiTelemetryLayer(Stack(App(), "S"), "L", build=build)  # type: ignore[arg-type]
 
 
-def test_an_interpreter_that_cannot_compile_is_a_warning_not_a_failure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_checkout_refuses_trees_built_from_other_sources(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN the only interpreter found runs, but fails to compile (e.g. a broken install)
-    broken = tmp_path / "python3"
-    broken.write_text(
-        '#!/bin/sh\ncase "$4" in *compileall*) echo "boom: disk full" >&2; exit 3;; esac\n'
-        f'exec "{sys.executable}" "$@"\n'
-    )
-    broken.chmod(0o755)
-    (tmp_path / "empty").mkdir()
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    monkeypatch.setattr(sys, "executable", str(broken))
-    app = App(outdir=str(tmp_path / "out"), analytics_reporting=False)
-    stack = Stack(app, "Layer")
-    LokiTelemetryLayer(stack, "LokiLayer")
-    # WHEN the app synthesizes, THEN it does, with the plain sources and a warning saying why
-    app.synth()
-    asset = _asset_dir(Template.from_stack(stack).to_json(), tmp_path / "out")
-    assert (asset / LAUNCHER).is_file()
-    assert not list(asset.rglob("*.pyc"))
-    warnings = Annotations.from_stack(stack).find_warning("*", Match.any_value())
-    texts = [str(w.entry.data) for w in warnings]
-    assert any("could not compile" in t and "boom: disk full" in t for t in texts), texts
-    assert any("no CPython interpreter" in t and "precompile=False" in t for t in texts), texts
-    assert all(WarningIds.PRECOMPILE_SKIPPED in t for t in texts), texts
+    # GIVEN a checkout whose build/layers records the digests of the sources checked out
+    root = tmp_path / "layers"
+    shutil.copytree(built, root)
+    monkeypatch.setattr(layer, "CHECKOUT_LAYERS", root)
+    monkeypatch.setattr(layer, "layers_root", lambda: root)
+    manifest = {tree: {"sources": digest} for tree, digest in hatch_build.source_digests().items()}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    LokiTelemetryLayer(Stack(App(), "S"), "L")
+    # WHEN the sources change after the build, THEN synth says how to rebuild
+    manifest["python"]["sources"] = "0" * 64
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(LayerNotBuiltError, match=r"python layer .* not built from the sources checked out"):
+        LokiTelemetryLayer(Stack(App(), "S"), "L")
+    LokiTelemetryLayer(Stack(App(), "N"), "L", build="native")  # the native tree is still current
+
+
+def test_bad_arguments_name_the_option() -> None:
+    stack = Stack(App(), "S")
+    with pytest.raises(ValueError, match="build='java'"):
+        LokiTelemetryLayer(stack, "A", build="java")  # type: ignore[arg-type]
+    both = list(layer.SUPPORTED_ARCHITECTURES)
+    with pytest.raises(ValueError, match="one layer per architecture"):
+        LokiTelemetryLayer(stack, "B", build="native", compatible_architectures=both)
+    with pytest.raises(ValueError, match="precompile=False applies to build='python' only"):
+        LokiTelemetryLayer(stack, "C", build="native", precompile=False)
