@@ -71,6 +71,7 @@ def test_concurrent_invokes_interleave_and_keep_their_request_ids(
         managed_instances=True,
         max_concurrency=parties,
         log_format=log_format,
+        timeout_s=10,  # room for the rendezvous (5 s at most) on a loaded machine
         **RUNTIMES[runtime],
     )
     room = tmp_path / "room"
