@@ -486,31 +486,26 @@ func (d *Dispatcher) pushEntries(entries []Entry, deadline func() time.Time, wai
 		if outcome.Result == ResultRejected && d.MetadataAllowed() && hasMeta(req.Entries) && MetadataRejected(outcome.Response) {
 			// Nothing of the request was stored: re-send all of it at once without metadata (entries
 			// that had none are re-sent identically, which Loki de-duplicates).
-			allOK := true
 			for _, again := range EncodeRequests(req.Entries, &d.labels, false, d.maxReq) {
 				o := d.pushBody(retrier, again.Body, deadline)
-				if o.Result == ResultOK && !d.metadataOff.Load() {
-					d.metadataOff.Store(true)
-					Warn("Loki does not accept structured metadata (Loki 2.x?); request_id and level now go into the line instead")
-				}
-				if o.Result == ResultOutOfTime {
+				switch o.Result {
+				case ResultOK:
+					d.sent(len(again.Entries))
+					if !d.metadataOff.Swap(true) {
+						Warn("Loki does not accept structured metadata (Loki 2.x?); request_id and level now go into the line instead")
+					}
+				case ResultRejected:
+					d.rejected(again.Entries, o.Response)
+				default:
 					return settled, false
 				}
-				if o.Result == ResultRejected {
-					d.rejected(again.Entries, o.Response)
-				}
 				settled += len(again.Entries)
-				allOK = allOK && o.Result == ResultOK
 			}
-			_ = allOK
 			continue
 		}
 		switch outcome.Result {
 		case ResultOK:
-			d.mu.Lock()
-			d.stats.EntriesSent += len(req.Entries)
-			d.lastError = ""
-			d.mu.Unlock()
+			d.sent(len(req.Entries))
 		case ResultRejected:
 			d.rejected(req.Entries, outcome.Response)
 		default:
@@ -528,6 +523,13 @@ func (d *Dispatcher) pushEntries(entries []Entry, deadline func() time.Time, wai
 		settled += len(req.Entries)
 	}
 	return settled, true
+}
+
+func (d *Dispatcher) sent(n int) {
+	d.mu.Lock()
+	d.stats.EntriesSent += n
+	d.lastError = ""
+	d.mu.Unlock()
 }
 
 func hasMeta(entries []Entry) bool {
