@@ -572,6 +572,8 @@ class Environment(SandboxState):
         for p in procs:
             p.exited.wait(2.0)
             p.join_output(1.0)
+        if self.log_server is not None:
+            self.log_server.join_output(1.0)
         before = self.hub.stats.undelivered_records
         self.hub.close()
         exited_by_themselves = tuple(n for n in sorted(receivers) if n not in killed and n in self.processes)

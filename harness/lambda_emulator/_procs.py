@@ -292,6 +292,14 @@ class LogSocketServer:
             readers = list(self.readers)
         return all(r.drained(max(0.0, timeout_s)) for r in readers)
 
+    def join_output(self, timeout_s: float) -> None:
+        """Wait until every worker stream has been read to its end (the workers exited)."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            readers = list(self.readers)
+        for r in readers:
+            r.thread.join(max(0.0, deadline - time.monotonic()))
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
