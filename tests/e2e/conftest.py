@@ -93,11 +93,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             dropped.append(item)
             continue
         if item.get_closest_marker("real_loki") is not None:
+            version = callspec.params.get("version") if callspec is not None else None
+            if version is not None and _real_loki_missing(version):
+                dropped.append(item)  # test_real_loki_binaries_present says why, once
+                continue
             item.add_marker(pytest.mark.xdist_group("real-loki"))
         keep.append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+def _real_loki_missing(version: str) -> str:
+    from harness.real_loki import missing_reason
+
+    return missing_reason(version)
 
 
 # --- The layer of each build ------------------------------------------------------------
@@ -212,3 +222,29 @@ def moto_url() -> Iterator[str]:
             proc.wait()
         if proc.stderr:
             proc.stderr.close()
+
+
+# --- Real Loki (2.7.7, 2.9.17, 3.4.6) ---------------------------------------------------
+@pytest.fixture(scope="session")
+def real_lokis() -> Iterator[dict[str, Any]]:
+    """Every available real Loki version, started once per session (per xdist worker) in
+    parallel: start-up takes 15-20 s each (the ingester's 15 s min_ready_duration), so
+    three in parallel cost about one. Stopped, and their data deleted, at the end."""
+    from harness.real_loki import available, start_all
+
+    servers = start_all(available())
+    try:
+        yield servers
+    finally:
+        for server in servers.values():
+            server.close()
+
+
+@pytest.fixture
+def real_loki(request: pytest.FixtureRequest, real_lokis: dict[str, Any]) -> Any:
+    """The running server of the test's ``version`` parameter (restarted if a previous
+    test left it stopped after a failure)."""
+    server = real_lokis[request.getfixturevalue("version")]
+    if not server.running:
+        server.start()
+    return server
