@@ -337,7 +337,7 @@ func cfgFlush(e env, problems *[]string) string {
 			ev.LOKI_FLUSH, strings.Join(ev.FLUSH_MODES, ", "), pyRepr(raw), ev.DEFAULT_FLUSH))
 		return ev.DEFAULT_FLUSH
 	}
-	if _, set := e.get(ev.LOKI_SHIP_BEFORE_FREEZE); set {
+	if raw, set := e.get(ev.LOKI_SHIP_BEFORE_FREEZE); set && strings.TrimSpace(raw) != "" {
 		if cfgBool(e, ev.LOKI_SHIP_BEFORE_FREEZE, ev.DEFAULT_SHIP_BEFORE_FREEZE, problems) {
 			return FlushEndOfInvoke
 		}
@@ -349,7 +349,7 @@ func cfgFlush(e env, problems *[]string) string {
 // isLoopback: 127.0.0.0/8, localhost, ::1 (credentials may go over plain http only to these).
 func isLoopback(host string) bool {
 	h := strings.ToLower(strings.Trim(host, "[]"))
-	if h == "localhost" || h == "::1" || strings.HasSuffix(h, ".localhost") {
+	if h == "localhost" || h == "::1" {
 		return true
 	}
 	if strings.HasPrefix(h, "127.") {
@@ -415,9 +415,9 @@ func LoadConfig(environ map[string]string) *Config {
 	c.Flush = cfgFlush(e, &problems)
 	if c.ManagedInstances {
 		// Managed Instances are never frozen: always the background sender on time and size.
-		if raw := strings.TrimSpace(e[ev.LOKI_FLUSH]); raw != "" && c.Flush != FlushBatch && c.Flush != FlushAdaptive {
-			problems = append(problems, fmt.Sprintf("%s=%s is ignored on Lambda Managed Instances (no freeze): logs are pushed on time and size",
-				ev.LOKI_FLUSH, raw))
+		if strings.ToLower(strings.TrimSpace(e[ev.LOKI_FLUSH])) == FlushEndOfInvoke {
+			problems = append(problems, fmt.Sprintf("%s=%s has no effect on Lambda Managed Instances; flushing on time and size",
+				ev.LOKI_FLUSH, FlushEndOfInvoke))
 		}
 		c.Flush = FlushBatch
 	}

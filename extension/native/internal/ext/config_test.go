@@ -84,12 +84,14 @@ func TestFlushModeResolution(t *testing.T) {
 		{map[string]string{}, FlushAdaptive, 25, ""},
 		{map[string]string{"LOKI_SHIP_BEFORE_FREEZE": "true"}, FlushEndOfInvoke, 25, ""},
 		{map[string]string{"LOKI_SHIP_BEFORE_FREEZE": "false"}, FlushBatch, 100, ""},
+		{map[string]string{"LOKI_SHIP_BEFORE_FREEZE": " ", "LOKI_FLUSH": ""}, FlushAdaptive, 25, ""},
+		{map[string]string{"LOKI_FLUSH": " Batch "}, FlushBatch, 100, ""},
 		{map[string]string{"LOKI_FLUSH": "batch", "LOKI_SHIP_BEFORE_FREEZE": "true"}, FlushBatch, 100, ""},
 		{map[string]string{"LOKI_FLUSH": "end_of_invoke", "LOKI_BUFFER_TIMEOUT_MS": "300"}, FlushEndOfInvoke, 300, ""},
 		{map[string]string{"LOKI_FLUSH": "sometimes"}, FlushAdaptive, 25,
 			"LOKI_FLUSH must be one of adaptive, end_of_invoke, batch, got 'sometimes'; using adaptive"},
 		{map[string]string{"LOKI_FLUSH": "end_of_invoke", "AWS_LAMBDA_INITIALIZATION_TYPE": "lambda-managed-instances"}, FlushBatch, 100,
-			"LOKI_FLUSH=end_of_invoke is ignored on Lambda Managed Instances (no freeze): logs are pushed on time and size"},
+			"LOKI_FLUSH=end_of_invoke has no effect on Lambda Managed Instances; flushing on time and size"},
 	}
 	for _, c := range cases {
 		c.env["LOKI_URL"] = "http://l"

@@ -13,35 +13,45 @@ import (
 // RuntimeDoneMemory is how many recent runtimeDone request ids are remembered.
 const RuntimeDoneMemory = 256
 
-// metadataRejectionHints: a 400 whose message says either means "this Loki cannot take structured
-// metadata". Loki 2.9 names the feature ("… includes structured metadata, but this feature is
-// disallowed …"); Loki 2.7 fails to decode the third element of a value
-// ("loghttp.PushRequest.Streams: … unmarshalerDecoder: … can't find closing '\"' symbol").
-var metadataRejectionHints = []string{
-	"structured metadata",
-	"loghttp.pushrequest",
-	"unmarshalerdecoder",
-	"cannot unmarshal",
-	"can't find closing",
-}
+// How a Loki without structured metadata answers a push carrying it (measured on the real
+// binaries): Loki 2.7 fails to decode the request and stores nothing of it ("loghttp.PushRequest.
+// Streams: []*loghttp.Stream: unmarshalerDecoder: Value is string, but can't find closing …");
+// Loki 2.9 answers "… includes structured metadata, but this feature is disallowed …" and stores
+// the entries of the request that carry none.
+var decodingErrorHints = []string{"unmarshalerdecoder", "loghttp.pushrequest", "cannot unmarshal"}
 
-// MetadataRejected tells a "no structured metadata here" 400 from any other rejection.
-func MetadataRejected(resp *Response) bool {
+const metadataHint = "structured metadata"
+
+// Metadata rejection kinds.
+const (
+	notAMetadataRejection = iota
+	rejectedWholeRequest  // nothing stored: re-send every entry
+	rejectedMetadataOnly  // entries without metadata stored: re-send only those that had some
+)
+
+// MetadataRejection tells a "no structured metadata here" 400 from any other rejection.
+func MetadataRejection(resp *Response) int {
 	if resp == nil || resp.Status != 400 {
-		return false
+		return notAMetadataRejection
 	}
 	body := resp.Body
 	if len(body) > 4096 {
 		body = body[:4096]
 	}
 	text := strings.ToLower(string(body))
-	for _, h := range metadataRejectionHints {
+	for _, h := range decodingErrorHints {
 		if strings.Contains(text, h) {
-			return true
+			return rejectedWholeRequest
 		}
 	}
-	return false
+	if strings.Contains(text, metadataHint) {
+		return rejectedMetadataOnly
+	}
+	return notAMetadataRejection
 }
+
+// MetadataRejected reports whether the answer is either kind of metadata rejection.
+func MetadataRejected(resp *Response) bool { return MetadataRejection(resp) != notAMetadataRejection }
 
 // Drops are the loss counters in DROP_REASONS order.
 type Drops [4]int
@@ -483,24 +493,44 @@ func (d *Dispatcher) pushEntries(entries []Entry, deadline func() time.Time, wai
 	retrier.Wait = wait
 	for _, req := range EncodeRequests(entries, &d.labels, d.MetadataAllowed(), d.maxReq) {
 		outcome := d.pushBody(retrier, req.Body, deadline)
-		if outcome.Result == ResultRejected && d.MetadataAllowed() && hasMeta(req.Entries) && MetadataRejected(outcome.Response) {
-			// Nothing of the request was stored: re-send all of it at once without metadata (entries
-			// that had none are re-sent identically, which Loki de-duplicates).
-			for _, again := range EncodeRequests(req.Entries, &d.labels, false, d.maxReq) {
+		kind := notAMetadataRejection
+		if outcome.Result == ResultRejected && d.MetadataAllowed() && hasMeta(req.Entries) {
+			kind = MetadataRejection(outcome.Response)
+		}
+		if kind != notAMetadataRejection {
+			// Re-send at once without metadata what Loki did not store: all of a request it could not
+			// decode, only the entries that carried metadata when it stored the others. Loki
+			// de-duplicates identical entries, but none are sent twice anyway.
+			resend := req.Entries
+			stored := 0
+			if kind == rejectedMetadataOnly {
+				resend = nil
+				for i := range req.Entries {
+					if req.Entries[i].Meta != nil {
+						resend = append(resend, req.Entries[i])
+					} else {
+						stored++
+					}
+				}
+				d.sent(stored)
+			}
+			for _, again := range EncodeRequests(resend, &d.labels, false, d.maxReq) {
 				o := d.pushBody(retrier, again.Body, deadline)
 				switch o.Result {
 				case ResultOK:
 					d.sent(len(again.Entries))
 					if !d.metadataOff.Swap(true) {
-						Warn("Loki does not accept structured metadata (Loki 2.x?); request_id and level now go into the line instead")
+						Warn("Loki does not accept structured metadata; request_id, level and tenant_id now go into the line instead")
 					}
 				case ResultRejected:
 					d.rejected(again.Entries, o.Response)
 				default:
+					// Out of time: the whole request is kept and re-sent later; Loki de-duplicates the
+					// entries it already stored.
 					return settled, false
 				}
-				settled += len(again.Entries)
 			}
+			settled += len(req.Entries)
 			continue
 		}
 		switch outcome.Result {

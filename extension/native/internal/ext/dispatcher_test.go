@@ -181,3 +181,36 @@ func TestALokiRejectingEverythingGetsOneReportPerRejectedBatch(t *testing.T) {
 		t.Fatalf("drops %v after %d pushes", st.Drops, len(f.bodies))
 	}
 }
+
+func TestMetadataFallbackResendsOnlyWhatLokiDidNotStore(t *testing.T) {
+	captureDiag(t)
+	mixed := `[
+ {"time":"2024-01-02T03:04:05.001Z","type":"function","record":"[INFO]\t2024-01-02T03:04:05.001Z\tr1\thello\n"},
+ {"time":"2024-01-02T03:04:05.002Z","type":"function","record":"plain\n"}]`
+	for name, c := range map[string]struct {
+		rejection   string
+		plainResent bool
+	}{
+		"2.9 stores the entries without metadata": {"stream '{job=\"p\"}' includes structured metadata, but this feature is disallowed.", false},
+		"2.7 stores nothing":                      {"loghttp.PushRequest.Streams: []*loghttp.Stream: unmarshalerDecoder: Value is string", true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := &fakeLoki{answer: func(body string) *Response {
+				if strings.Contains(body, `",{"`) { // a value with a metadata object
+					return &Response{Status: 400, Body: []byte(c.rejection)}
+				}
+				return &Response{Status: 204}
+			}}
+			d := newTestDispatcher(f, 1<<20)
+			d.Accept([]byte(mixed))
+			d.Flush(time.Now().Add(5 * time.Second))
+			if len(f.bodies) != 2 || !strings.Contains(f.bodies[1], "hello") ||
+				strings.Contains(f.bodies[1], `"plain"`) != c.plainResent || strings.Contains(f.bodies[1], "{}") {
+				t.Fatalf("bodies %q", f.bodies)
+			}
+			if st := d.Stats(); st.EntriesSent != 2 || st.Drops.any() {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
