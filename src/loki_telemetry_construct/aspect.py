@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jsii
-from aws_cdk import Annotations, AspectPriority, Aspects, CfnResource, Duration, IAspect, Size, Stack
+from aws_cdk import Annotations, AspectPriority, Aspects, CfnResource, Duration, IAspect, Size, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct, IConstruct
@@ -25,6 +26,10 @@ LAYER_ID = "LokiTelemetryExtensionLayer"
 NATIVE_LAYER_IDS = {"x86_64": LAYER_ID + "NativeX86", "arm64": LAYER_ID + "NativeArm64"}
 #: Id of the marker child left on each instrumented function (makes the aspect idempotent).
 MARKER_ID = "LokiTelemetryInstrumented"
+
+
+#: Every LokiLogging alive: with only one, no precedence walk is needed.
+_LIVE: weakref.WeakSet[LokiLogging] = weakref.WeakSet()
 
 
 class _Marker(Construct):
@@ -87,12 +92,23 @@ class LokiLogging:
                 "must be an aws_lambda.ILayerVersion or a layer version ARN string",
                 "pass LokiTelemetryLayer(stack, 'LokiLayer') or 'arn:aws:lambda:...:layer:<name>:<version>'",
             )
+        if layer is not None and self.settings.extension == "native":
+            raise options.fail(
+                "layer/extension",
+                (layer, "native"),
+                "layer= is the Python build's layer, and extension='native' gives every function the "
+                "native build, so it would never be used",
+                "drop layer=, or use extension='auto' to keep it for Python 3.10-3.13 functions",
+            )
         self._layer = layer
         self._fingerprint = self.settings.fingerprint() + repr(layer)
         # Per-synth caches (a few jsii round trips saved per function; see docs/construct.md).
         self._layers: dict[tuple[Any, Build, str], lambda_.ILayerVersion] = {}
         self._aspects_on: dict[Any, list[LokiLogging]] = {}
         self._noticed: set[Any] = set()
+        self._runtime_names: dict[Any, str] = {}
+        self._edge_possible: dict[Any, bool] = {}
+        _LIVE.add(self)
 
     # -- IAspect --------------------------------------------------------------------------
     def visit(self, node: IConstruct) -> None:
@@ -136,7 +152,9 @@ class LokiLogging:
     def _instrument(self, fn: lambda_.Function, also: IConstruct | None) -> None:
         if not self._selected(fn, also):
             return
-        if not self._wins(fn, also):
+        # Precedence needs a walk of the function's scopes (4 jsii round trips): only when
+        # another LokiLogging exists at all.
+        if len(_LIVE) > 1 and not self._wins(fn, also):
             return
         marker = fn.node.try_find_child(MARKER_ID)
         if marker is not None:
@@ -150,13 +168,16 @@ class LokiLogging:
                     "Use include/exclude to pick one.",
                 )
             return
-        runtime = fn.runtime.name
+        runtime_obj = fn.runtime
+        runtime = self._runtime_names.get(runtime_obj)
+        if runtime is None:  # Runtime objects are shared constants: one round trip each
+            runtime = self._runtime_names[runtime_obj] = runtime_obj.name
         build = runtimes.classify(runtime, self.settings.extension)
         if isinstance(build, Skip):
             self._warn(fn, build, runtime)
             return
         stack = Stack.of(fn)
-        if _is_edge_function(fn):
+        if self._may_be_edge(stack) and _is_edge_function(fn):
             self._warn(fn, Skip.LAMBDA_EDGE)
             return
         if stack not in self._noticed:
@@ -191,6 +212,16 @@ class LokiLogging:
                 "credential and/or add the CloudWatch Logs Deny yourself.",
             )
         _Marker(fn, self._fingerprint)
+
+    def _may_be_edge(self, stack: Stack) -> bool:
+        """Lambda@Edge functions live in us-east-1: elsewhere the trust-policy check (3 jsii
+        round trips per function) is skipped. Unknown (token) regions are checked."""
+        possible = self._edge_possible.get(stack)
+        if possible is None:
+            region = stack.region
+            possible = Token.is_unresolved(region) or region == "us-east-1"
+            self._edge_possible[stack] = possible
+        return possible
 
     # -- precedence -----------------------------------------------------------------------
     def _wins(self, fn: lambda_.Function, also: IConstruct | None) -> bool:

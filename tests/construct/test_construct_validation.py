@@ -13,6 +13,7 @@ from loki_telemetry_construct import ConfigError, LokiLogging, TelemetryBufferin
 from loki_telemetry_construct._contract import envvars
 
 URL = "https://loki.example.com/loki/api/v1/push"
+LAYER_ARN = "arn:aws:lambda:eu-west-1:123456789012:layer:loki:3"
 
 
 def _labels(n: int) -> dict[str, str]:
@@ -135,6 +136,12 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ("dense-gap-long", {"loki_url": URL, "dense_gap": Duration.minutes(2)}, "dense_gap", "0 ms to 60000 ms"),
     ("high-water-zero", {"loki_url": URL, "high_water_percent": 0}, "high_water_percent", "from 1 to 100"),
     ("high-water-101", {"loki_url": URL, "high_water_percent": 101}, "high_water_percent", "from 1 to 100"),
+    (
+        "layer-with-native",
+        {"loki_url": URL, "extension": "native", "layer": LAYER_ARN},
+        "layer/extension",
+        "would never be used",
+    ),
     ("extension-unknown", {"loki_url": URL, "extension": "go"}, "extension", "one of 'auto', 'python'"),
 ]
 
