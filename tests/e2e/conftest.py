@@ -53,6 +53,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "python_build_only(reason): cannot apply to the native build (deselected there, reason given)",
     )
     config.addinivalue_line(
+        "markers",
+        "native_build_only(reason): cannot apply to the Python build (deselected there, reason given)",
+    )
+    config.addinivalue_line(
         "markers", "arm64: also run the arm64 native binary under qemu-user ([native-arm64])"
     )
     config.addinivalue_line("markers", "real_loki: runs against real Grafana Loki servers")
@@ -90,6 +94,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         build = callspec.params.get("build") if callspec is not None else None
         native = isinstance(build, Build) and build.native
         if native and (native_missing or item.get_closest_marker("python_build_only") is not None):
+            dropped.append(item)
+            continue
+        if isinstance(build, Build) and not native and item.get_closest_marker("native_build_only"):
             dropped.append(item)
             continue
         if item.get_closest_marker("real_loki") is not None:

@@ -74,11 +74,15 @@ SELECTED_BUILDS = tuple(
 
 
 def native_source_digest() -> str:
-    """SHA-256 over the native build's sources (paths and bytes), its build script included."""
+    """SHA-256 over what the native binary is built from: its Go sources (not their tests),
+    go.mod/go.sum and the build script, by path and bytes (build outputs excluded)."""
     h = hashlib.sha256()
     for path in sorted(NATIVE_SOURCE.rglob("*")):
         rel = path.relative_to(NATIVE_SOURCE)
-        if not path.is_file() or any(part.startswith((".", "__pycache__")) for part in rel.parts):
+        if any(part.startswith((".", "__pycache__")) or part == "build" for part in rel.parts[:-1]):
+            continue
+        source = path.suffix in (".go", ".py") or path.name in ("go.mod", "go.sum")
+        if not path.is_file() or not source or path.name.endswith("_test.go"):
             continue
         h.update(str(rel).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]

@@ -1,0 +1,3 @@
+module e2efunction
+
+go 1.25
