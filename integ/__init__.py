@@ -1,1 +1,1 @@
-"""The sample S3 -> Lambda -> DynamoDB app, its integ-runner test, the snapshot check and the local demo."""
+"""The sample app's integ-runner test, its committed snapshot, and the snapshot check."""

@@ -19,8 +19,10 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from integ.loki_settings import SYNTH_ENV_VARS
-from integ.synth import INTEG_DIR, NODE_BIN, REPO_ROOT, tool_env
+from sample_app.loki_settings import SYNTH_ENV_VARS
+from sample_app.toolchain import NODE_BIN, REPO_ROOT, tool_env
+
+INTEG_DIR = REPO_ROOT / "integ"
 
 #: The cloud-assembly schema major version integ-runner 2.197.10 (the newest on npm) reads;
 #: aws-cdk-lib 2.275 writes 55. ``None`` once integ-runner catches up (see run_integ_app.py).

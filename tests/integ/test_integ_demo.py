@@ -1,6 +1,9 @@
-"""Smoke tests of ``make demo``'s core: the real CDK CLI, moto server, the emulator, the receiver.
+"""Smoke tests of ``make demo``: the real CDK CLI (esbuild and go bundling), moto server, the
+emulator running the TypeScript, Python and Go functions, the receiver.
 
-Few uploads keep them to tens of seconds; ``make demo`` itself runs 20.
+Few uploads keep them to tens of seconds; ``make demo`` itself puts 20 objects per function.
+A function the library cannot instrument yet must be reported as such and fail the run:
+the demo never counts a function it could not ship as delivered.
 """
 
 from __future__ import annotations
@@ -12,17 +15,21 @@ from pathlib import Path
 
 import pytest
 
+from demo import run as demo
 from harness.loki_receiver import LokiReceiver
-from integ import demo
+from loki_telemetry_construct import WarningIds
+from sample_app.stack import FUNCTIONS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 UPLOADS = 3
-#: The ingest handler writes three lines per one-record event: "received", the put_item print, "stored".
+#: Every handler writes three lines per one-record event: "received", "put_item", "stored".
 LINES_PER_UPLOAD = 3
 SUMMARY = re.compile(
     r"^delivered (\d+)/(\d+) log lines to Loki at (http://127\.0\.0\.1:\d+/loki/api/v1/push)$"
 )
+FUNCTION_SUMMARY = re.compile(r"^(?:   |!! )(\w+): delivered (\d+)/(\d+) log lines \(([\w.]+)\)( - not instrumented)?$")
+CONSTRUCT_IDS = [spec.construct_id for spec in FUNCTIONS]
 
 
 @dataclass
@@ -40,33 +47,71 @@ def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return Run(result, output, work_dir)
 
 
-def test_every_emitted_line_reaches_loki(clean_run: Run) -> None:
+@pytest.mark.parametrize("construct_id", CONSTRUCT_IDS)
+def test_each_function_runs_in_its_runtime_and_writes_every_key(clean_run: Run, construct_id: str) -> None:
+    fr = clean_run.result.function(construct_id)
+    assert fr.invoke_errors == []
+    assert fr.uploads == UPLOADS
+    assert fr.items_in_table == UPLOADS
+    assert fr.emitted == UPLOADS * LINES_PER_UPLOAD
+
+
+def test_runs_the_three_functions_in_their_runtimes(clean_run: Run) -> None:
+    runtimes = {fr.construct_id: fr.runtime for fr in clean_run.result.functions}
+    assert runtimes == {"TypeScript": "nodejs22.x", "Python": "python3.12", "Go": "provided.al2023"}
+
+
+@pytest.mark.parametrize("construct_id", CONSTRUCT_IDS)
+def test_an_instrumented_function_delivers_every_line_and_a_skipped_one_fails_the_run(
+    clean_run: Run, construct_id: str
+) -> None:
+    fr = clean_run.result.function(construct_id)
+    if fr.instrumented:
+        assert fr.stored == fr.emitted
+        assert fr.ok
+    else:
+        # Only the aspect's own warning can explain a missing layer, and it fails the run.
+        assert f"[ack: {WarningIds.NON_PYTHON_RUNTIME}]" in fr.skipped_because
+        assert fr.stored == 0
+        assert not fr.ok
+        assert not clean_run.result.ok
+
+
+def test_the_python_function_is_instrumented(clean_run: Run) -> None:
+    assert clean_run.result.function("Python").instrumented
+    assert "LokiSampleApp/Python/Resource" in clean_run.result.instrumented
+
+
+def test_the_run_is_ok_exactly_when_every_function_delivered_everything(clean_run: Run) -> None:
     result = clean_run.result
-    assert result.emitted == UPLOADS * LINES_PER_UPLOAD
-    assert result.stored == result.emitted
-    assert result.ok
-    assert result.items_in_table == UPLOADS
+    assert result.ok == all(fr.instrumented for fr in result.functions)
+    assert result.emitted == len(FUNCTIONS) * UPLOADS * LINES_PER_UPLOAD
 
 
-def test_output_ends_with_exactly_one_summary_line(clean_run: Run) -> None:
-    summaries = [line for line in clean_run.output if SUMMARY.match(line)]
-    assert summaries == [clean_run.output[-1]]
-    match = SUMMARY.match(clean_run.output[-1])
+def test_output_ends_with_one_line_per_function_then_the_total(clean_run: Run) -> None:
+    *_, ts, py, go, total = clean_run.output
+    for line, fr in zip((ts, py, go), clean_run.result.functions, strict=True):
+        match = FUNCTION_SUMMARY.match(line)
+        assert match is not None, line
+        assert match.group(1) == fr.construct_id
+        assert (int(match.group(2)), int(match.group(3))) == (fr.stored, fr.emitted)
+        assert match.group(4) == fr.runtime
+        assert line.startswith("   " if fr.ok else "!! ")
+        assert bool(match.group(5)) == (not fr.instrumented)
+    assert [line for line in clean_run.output if SUMMARY.match(line)] == [total]
+    match = SUMMARY.match(total)
     assert match is not None
-    assert match.group(1) == match.group(2) == str(UPLOADS * LINES_PER_UPLOAD)
+    assert (int(match.group(1)), int(match.group(2))) == (clean_run.result.stored, clean_run.result.emitted)
     assert match.group(3) == clean_run.result.loki_url
 
 
-def test_report_names_the_instrumented_and_the_skipped_functions(clean_run: Run) -> None:
-    result = clean_run.result
-    assert result.instrumented == ["LokiSampleApp/Ingest/Resource"]
-    assert "not Python" in result.skipped["LokiSampleApp/Audit/Resource"]
-    assert any("custom-resource provider" in why for why in result.skipped.values())
+def test_skipped_cdk_functions_are_listed_with_their_reason(clean_run: Run) -> None:
+    assert any("custom-resource provider" in why for why in clean_run.result.skipped.values())
 
 
 def test_the_run_leaves_the_staged_assets_as_cdk_wrote_them(clean_run: Run) -> None:
-    # The function ran from cdk.out in place: like Lambda's read-only /var/task, no bytecode lands there.
-    # The only .pyc are the ones the layer ships (synth-time, PEP 552 unchecked-hash: flags == 1);
+    # The functions ran from cdk.out in place: like Lambda's read-only /var/task, nothing lands there.
+    # The only .pyc are the ones the Python layer ships (synth-time, PEP 552 unchecked-hash: flags == 1);
     # one the run wrote would be timestamp-based (flags == 0) or sit outside the layer's package.
     cdk_out = clean_run.work_dir / "cdk.out"
     assert list(cdk_out.glob("asset.*"))
@@ -77,16 +122,20 @@ def test_the_run_leaves_the_staged_assets_as_cdk_wrote_them(clean_run: Run) -> N
 
 
 def test_lines_are_counted_by_label_set(clean_run: Run) -> None:
-    (key,) = clean_run.result.by_labels
-    assert 'function="LokiSampleApp-Ingest"' in key
-    assert 'source="lambda"' in key
-    assert 'app="loki-sample"' in key
+    for fr in clean_run.result.functions:
+        if not fr.instrumented:
+            assert fr.by_labels == {}
+            continue
+        (key,) = fr.by_labels
+        assert f'function="LokiSampleApp-{fr.construct_id}"' in key
+        assert 'source="lambda"' in key
+        assert 'app="loki-sample"' in key
 
 
 @pytest.fixture(scope="module")
 def strict_receiver() -> Iterator[LokiReceiver]:
     # Rejects lines over 100 bytes with a 400 (as Loki does over max_line_size), storing the rest:
-    # the handler's "put_item" and "stored" lines are longer, its "received" lines shorter.
+    # every handler's "put_item" and "stored" lines are longer, its "received" lines shorter.
     with LokiReceiver(max_line_size=100) as rx:
         yield rx
 
@@ -95,13 +144,14 @@ def test_lost_lines_are_reported_and_fail_the_run(strict_receiver: LokiReceiver,
     output: list[str] = []
     result = demo.run(uploads=2, work_dir=tmp_path, receiver=strict_receiver, out=output.append)
     diagnostics = "\n".join([*output, *map(str, strict_receiver.requests)])
-    assert result.emitted == 2 * LINES_PER_UPLOAD
-    assert 0 < result.stored < result.emitted, diagnostics
+    instrumented = [fr for fr in result.functions if fr.instrumented]
+    assert instrumented, diagnostics
+    for fr in instrumented:
+        assert fr.emitted == 2 * LINES_PER_UPLOAD
+        assert 0 < fr.stored < fr.emitted, diagnostics
+        assert not fr.ok
+        assert f"!! {fr.construct_id}: {fr.lost} of {fr.emitted} function log lines are missing from Loki" in output
     assert not result.ok
-    assert any(
-        line.startswith(f"!! {result.lost} of {result.emitted} function log lines are missing")
-        for line in output
-    )
     assert (
         output[-1] == f"delivered {result.stored}/{result.emitted} log lines to Loki at {strict_receiver.url}"
     )
@@ -115,10 +165,12 @@ def test_cli_with_loki_url_ships_there_and_counts_through_its_query_api(
         monkeypatch.setenv("LOKI_URL", loki.url)
         # WHEN the demo runs from its command line
         code = demo.main(["--uploads", "1", "--work-dir", str(tmp_path)])
-        stored_there = loki.count('{function="LokiSampleApp-Ingest"}')
+        stored_there = {cid: loki.count(f'{{function="LokiSampleApp-{cid}"}}') for cid in CONSTRUCT_IDS}
     lines = capsys.readouterr().out.splitlines()
-    # THEN it shipped there, counted there, and exited 0
-    assert code == 0
+    # THEN it shipped there and counted there: the total line adds up what that Loki holds
     assert f"== Loki: {loki.url} (LOKI_URL)" in lines
-    assert lines[-1] == f"delivered {LINES_PER_UPLOAD}/{LINES_PER_UPLOAD} log lines to Loki at {loki.url}"
-    assert stored_there == LINES_PER_UPLOAD
+    assert stored_there["Python"] == LINES_PER_UPLOAD
+    emitted = len(FUNCTIONS) * LINES_PER_UPLOAD
+    assert lines[-1] == f"delivered {sum(stored_there.values())}/{emitted} log lines to Loki at {loki.url}"
+    # AND it exits 0 only when every function delivered all its lines
+    assert code == (0 if sum(stored_there.values()) == emitted else 1)

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from demo import loki_query, s3_events
+from demo.local_aws import LocalResources
+from demo.loki_query import LokiQuery, base_url, label_key
+from demo.run import DemoResult, FunctionResult
 from harness.loki_receiver import LokiReceiver
-from integ import loki_query, s3_events
-from integ.demo import DemoResult
-from integ.local_aws import LocalResources
-from integ.loki_query import LokiQuery, base_url, label_key
 from integ.run_integ_app import lower_schema_version
+from sample_app.stack import FUNCTIONS
 
 
 @pytest.fixture(scope="module")
@@ -162,13 +163,39 @@ def test_schema_shim_lowers_only_newer_version_stamps(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "S.template.json").read_text()) == {"version": "55.0.0"}
 
 
-def test_demo_result_is_not_ok_when_a_line_is_missing() -> None:
-    result = DemoResult(
-        loki_url="http://x/loki/api/v1/push", uploads=2, items_in_table=2, emitted=9, stored=8
+def _fn(construct_id: str, *, emitted: int = 9, stored: int = 9, items: int = 3) -> FunctionResult:
+    return FunctionResult(
+        construct_id=construct_id,
+        runtime="r",
+        instrumented=True,
+        uploads=3,
+        items_in_table=items,
+        emitted=emitted,
+        stored=stored,
     )
-    assert not result.ok
-    assert result.lost == 1
-    assert result.summary_line() == "delivered 8/9 log lines to Loki at http://x/loki/api/v1/push"
-    assert DemoResult(loki_url="u", uploads=2, items_in_table=2, emitted=9, stored=9).ok
-    assert not DemoResult(loki_url="u", uploads=2, items_in_table=1, emitted=9, stored=9).ok
-    assert not DemoResult(loki_url="u", uploads=0, items_in_table=0, emitted=0, stored=0).ok
+
+
+def test_function_result_is_ok_only_with_every_line_and_every_item() -> None:
+    assert _fn("Go").ok
+    assert _fn("Go").summary_line() == "Go: delivered 9/9 log lines (r)"
+    missing = _fn("Go", stored=8)
+    assert not missing.ok
+    assert missing.lost == 1
+    assert not _fn("Go", items=2).ok
+    assert not _fn("Go", emitted=0, stored=0).ok
+    errored = _fn("Go")
+    errored.invoke_errors.append("go/x: ERROR")
+    assert not errored.ok
+    skipped = FunctionResult(construct_id="Go", runtime="provided.al2023", instrumented=False)
+    assert skipped.summary_line().endswith(" - not instrumented")
+
+
+def test_demo_result_needs_every_function_ok() -> None:
+    every = [_fn(spec.construct_id) for spec in FUNCTIONS]
+    result = DemoResult(loki_url="http://x/loki/api/v1/push", functions=every)
+    assert result.ok
+    assert result.summary_line() == "delivered 27/27 log lines to Loki at http://x/loki/api/v1/push"
+    one_short = DemoResult(loki_url="u", functions=[*every[:-1], _fn(FUNCTIONS[-1].construct_id, stored=8)])
+    assert not one_short.ok
+    assert one_short.lost == 1
+    assert not DemoResult(loki_url="u", functions=every[:-1]).ok

@@ -1,6 +1,6 @@
 """The sample app's synthesized template: wiring, least privilege, Loki instrumentation, cdk-nag.
 
-One app (the real ``integ.app.build``) is synthesized per module; each test reads it.
+One app (the real ``sample_app.app.build``) is synthesized per module; each test reads it.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Annotations, Match, Template
 from loki_telemetry_extension import envvars
 
-from integ import app as sample_app
-from integ import integ_s3_dynamodb, s3_events
-from integ.loki_settings import DEFAULT_LOKI_URL, LokiSettings
-from integ.sample_stack import ASSET_EXCLUDES, INGEST_CODE_DIR, SampleStack
+from demo import s3_events
+from integ import integ_s3_dynamodb
 from loki_telemetry_construct import WarningIds
+from sample_app import app as sample_app
+from sample_app.loki_settings import DEFAULT_LOKI_URL, LokiSettings
+from sample_app.stack import ASSET_EXCLUDES, FUNCTIONS, FUNCTIONS_DIR, SampleFunction, SampleStack
 
 LOKI = "http://10.1.2.3:3100/loki/api/v1/push"
 
@@ -40,73 +41,115 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> tuple[SampleStack, 
     return stack, Template.from_stack(stack).to_json()
 
 
-def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
-
-
 def _by_path(template: dict[str, Any], path_part: str) -> tuple[str, dict[str, Any]]:
     found = [(k, v) for k, v in template["Resources"].items() if path_part in v["Metadata"]["aws:cdk:path"]]
     assert len(found) == 1, [k for k, _ in found]
     return found[0]
 
 
-def test_ingest_function_gets_the_layer_and_the_loki_environment(
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.construct_id)
+def test_each_function_has_its_runtime_architecture_and_bundled_code(
+    synthesized: tuple[SampleStack, dict[str, Any]], spec: SampleFunction, tmp_path: Path
+) -> None:
+    _, template = synthesized
+    _, fn = _by_path(template, f"/{spec.construct_id}/Resource")
+    props = fn["Properties"]
+    assert props["Runtime"] == spec.runtime.name
+    assert props["Architectures"] == [spec.architecture.name]
+    assert props["Handler"] == spec.handler
+    assert props["Environment"]["Variables"]["TABLE_NAME"] == {
+        "Ref": _by_path(template, "/Objects/Resource")[0]
+    }
+
+
+def _staged_code(stack: SampleStack, template: dict[str, Any], construct_id: str) -> Path:
+    """The asset directory CDK staged for a function's code (``asset.<hash>`` beside the template)."""
+    _, fn = _by_path(template, f"/{construct_id}/Resource")
+    asset_hash = fn["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    return Path(stack.node.root.outdir) / f"asset.{asset_hash}"  # type: ignore[attr-defined]
+
+
+def test_typescript_is_bundled_by_esbuild_into_the_file_its_handler_names(
+    synthesized: tuple[SampleStack, dict[str, Any]],
+) -> None:
+    stack, template = synthesized
+    staged = _staged_code(stack, template, "TypeScript")
+    # Handler index.handler: Node.js loads index.js; one self-contained CommonJS file, no sources.
+    assert sorted(p.name for p in staged.iterdir()) == ["index.js"]
+    bundle = (staged / "index.js").read_text()
+    assert "DynamoDB_20120810.PutItem" in bundle
+    assert "module.exports" in bundle
+    assert "interface S3Event" not in bundle  # types stripped: it is JavaScript now
+
+
+def test_go_is_built_into_a_static_bootstrap_for_the_templates_architecture(
+    synthesized: tuple[SampleStack, dict[str, Any]],
+) -> None:
+    stack, template = synthesized
+    staged = _staged_code(stack, template, "Go")
+    # provided.al2023 executes ./bootstrap.
+    assert sorted(p.name for p in staged.iterdir()) == ["bootstrap"]
+    bootstrap = staged / "bootstrap"
+    head = bootstrap.read_bytes()[:20]
+    assert head[:4] == b"\x7fELF"
+    assert int.from_bytes(head[18:20], "little") == 62  # EM_X86_64, as the template's x86_64 says
+    assert bootstrap.stat().st_mode & 0o111
+
+
+def test_the_python_function_gets_the_layer_and_the_loki_environment(
     synthesized: tuple[SampleStack, Any],
 ) -> None:
     _, template = synthesized
-    _, ingest = _by_path(template, "/Ingest/Resource")
-    layer_id, layer = next(
-        (k, v) for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::LayerVersion"
-    )
-    props = ingest["Properties"]
-    assert props["Layers"] == [{"Ref": layer_id}]
+    _, fn = _by_path(template, "/Python/Resource")
+    props = fn["Properties"]
+    (layer,) = props["Layers"]
+    assert template["Resources"][layer["Ref"]]["Type"] == "AWS::Lambda::LayerVersion"
     env = props["Environment"]["Variables"]
     assert env[envvars.LOKI_URL] == LOKI
     assert env[envvars.DISPATCH_MIN_BATCH_SIZE] == "25"
     assert env[envvars.LOKI_LABELS] == '{"app":"loki-sample"}'
-    assert env["TABLE_NAME"] == {"Ref": _by_path(template, "/Objects/Resource")[0]}
-    assert props["Runtime"] == "python3.13"
-    assert "python3.13" in layer["Properties"]["CompatibleRuntimes"]
 
 
-def test_node_function_is_skipped_with_the_non_python_warning(synthesized: tuple[SampleStack, Any]) -> None:
+@pytest.mark.parametrize("construct_id", ["TypeScript", "Go"])
+def test_typescript_and_go_get_a_layer_or_the_aspects_warning(
+    synthesized: tuple[SampleStack, Any], construct_id: str
+) -> None:
+    # Instrumented with the native build where the library has it; never skipped in silence.
     stack, template = synthesized
-    _, audit = _by_path(template, "/Audit/Resource")
-    assert "Layers" not in audit["Properties"]
-    assert "Environment" not in audit["Properties"]
+    _, fn = _by_path(template, f"/{construct_id}/Resource")
     warnings = Annotations.from_stack(stack).find_warning(
-        "/LokiSampleApp/Audit", Match.string_like_regexp(f".*\\[ack: {WarningIds.NON_PYTHON_RUNTIME}\\]")
+        f"/LokiSampleApp/{construct_id}",
+        Match.string_like_regexp(f".*\\[ack: {WarningIds.NON_PYTHON_RUNTIME}\\]"),
     )
-    assert len(warnings) == 1
+    if "Layers" in fn["Properties"]:
+        assert fn["Properties"]["Environment"]["Variables"][envvars.LOKI_URL] == LOKI
+        assert warnings == []
+    else:
+        assert len(warnings) == 1
 
 
-def test_only_the_ingest_function_is_instrumented(synthesized: tuple[SampleStack, Any]) -> None:
+def test_each_prefix_goes_to_its_own_function(synthesized: tuple[SampleStack, Any]) -> None:
     _, template = synthesized
-    with_layers = [
-        v["Metadata"]["aws:cdk:path"] for v in _functions(template).values() if "Layers" in v["Properties"]
-    ]
-    assert with_layers == ["LokiSampleApp/Ingest/Resource"]
-
-
-def test_put_notifications_go_to_ingest_and_removals_to_audit(synthesized: tuple[SampleStack, Any]) -> None:
-    _, template = synthesized
-    ingest_id, _ = _by_path(template, "/Ingest/Resource")
-    audit_id, _ = _by_path(template, "/Audit/Resource")
     bucket_id, _ = _by_path(template, "/Uploads/Resource")
     routes = s3_events.routes(template["Resources"])
-    assert s3_events.targets(routes, bucket_id, "s3:ObjectCreated:Put", "a/b.txt") == [ingest_id]
-    assert s3_events.targets(routes, bucket_id, "s3:ObjectRemoved:Delete", "a/b.txt") == [audit_id]
-    assert s3_events.targets(routes, bucket_id, "s3:ObjectCreated:Copy", "a/b.txt") == []
+    for spec in FUNCTIONS:
+        fn_id, _ = _by_path(template, f"/{spec.construct_id}/Resource")
+        assert s3_events.targets(routes, bucket_id, "s3:ObjectCreated:Put", f"{spec.prefix}a/b.txt") == [
+            fn_id
+        ]
+        assert s3_events.targets(routes, bucket_id, "s3:ObjectCreated:Copy", f"{spec.prefix}a/b.txt") == []
+    assert s3_events.targets(routes, bucket_id, "s3:ObjectCreated:Put", "elsewhere/b.txt") == []
 
 
-def test_ingest_role_may_only_put_items_into_its_table_and_write_its_logs(
-    synthesized: tuple[SampleStack, Any],
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.construct_id)
+def test_each_role_may_only_put_items_into_the_table_and_write_its_own_logs(
+    synthesized: tuple[SampleStack, Any], spec: SampleFunction
 ) -> None:
     _, template = synthesized
-    _, ingest = _by_path(template, "/Ingest/Resource")
-    role_id = ingest["Properties"]["Role"]["Fn::GetAtt"][0]
+    _, fn = _by_path(template, f"/{spec.construct_id}/Resource")
+    role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
     table_id, _ = _by_path(template, "/Objects/Resource")
-    logs_id, _ = _by_path(template, "/IngestLogs/Resource")
+    logs_id, _ = _by_path(template, f"/{spec.construct_id}Logs/Resource")
     role = template["Resources"][role_id]["Properties"]
     assert "ManagedPolicyArns" not in role
     policies = [
@@ -137,7 +180,7 @@ def test_cdk_nag_fails_synth_without_the_acknowledgements(tmp_path: Path) -> Non
     app = App(outdir=str(tmp_path))
     SampleStack(app, "Unacknowledged")
     sample_app.nag.check(app)
-    # THEN synthesis fails: the acknowledgements in integ/nag.py are what make it pass
+    # THEN synthesis fails: the acknowledgements in sample_app/nag.py are what make it pass
     with pytest.raises(Exception, match="ValidationFailed") as failure:
         app.synth()
     for rule in ("AwsSolutions-S1", "AwsSolutions-L1", "AwsSolutions-IAM4"):
@@ -175,7 +218,7 @@ def test_bad_context_values_fail_with_the_option_name(key: str, value: str, mess
 def test_function_asset_hash_ignores_python_caches(tmp_path: Path) -> None:
     # GIVEN the function source, once clean and once with the caches a local run leaves behind
     clean, dirty = tmp_path / "clean", tmp_path / "dirty"
-    shutil.copytree(INGEST_CODE_DIR, clean, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(FUNCTIONS_DIR / "python", clean, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copytree(clean, dirty)
     (dirty / "__pycache__").mkdir()
     (dirty / "__pycache__" / "handler.cpython-313.pyc").write_bytes(b"\x00cache")
@@ -186,7 +229,7 @@ def test_function_asset_hash_ignores_python_caches(tmp_path: Path) -> None:
         lambda_.Function(
             stack,
             "F",
-            runtime=lambda_.Runtime.PYTHON_3_13,
+            runtime=lambda_.Runtime.PYTHON_3_12,
             handler="handler.handler",
             code=lambda_.Code.from_asset(str(path), exclude=ASSET_EXCLUDES),
         )
@@ -206,17 +249,30 @@ def _assertion_resources(app: App) -> dict[str, dict[str, Any]]:
     return resources
 
 
-def test_integ_test_waits_for_the_item_and_queries_loki_only_when_asked(tmp_path: Path) -> None:
+def test_integ_test_waits_for_each_functions_item_and_queries_loki_only_when_asked(tmp_path: Path) -> None:
     plain = _assertion_resources(App(outdir=str(tmp_path / "plain")))
     kinds = sorted(v["Type"] for v in plain.values() if v["Type"].startswith("Custom::DeployAssert"))
-    assert kinds == ["Custom::DeployAssert@SdkCallDynamoDBgetItem", "Custom::DeployAssert@SdkCallS3putObject"]
+    assert kinds == sorted(
+        ["Custom::DeployAssert@SdkCallDynamoDBgetItem", "Custom::DeployAssert@SdkCallS3putObject"]
+        * len(FUNCTIONS)
+    )
+    probes = json.dumps(plain)
+    for spec in FUNCTIONS:
+        assert integ_s3_dynamodb.probe_key(spec.prefix) in probes
 
     query_url = "https://loki.example/loki/api/v1/query_range"
     with_loki = _assertion_resources(
         App(outdir=str(tmp_path / "loki"), context={"loki_query_url": query_url})
     )
-    (http,) = [v for v in with_loki.values() if v["Type"].startswith("Custom::DeployAssert@HttpCall")]
-    url = json.dumps(http["Properties"])
-    assert query_url in url
-    assert "%7Bfunction%3D%22" in url  # {function="<the ingest function's name, resolved at deploy>"}
-    assert urllib.parse.quote(f'"}} |= "{integ_s3_dynamodb.PROBE_KEY}"') in url
+    http = [
+        json.dumps(v["Properties"])
+        for v in with_loki.values()
+        if v["Type"].startswith("Custom::DeployAssert@HttpCall")
+    ]
+    assert len(http) == len(FUNCTIONS)
+    for url in http:
+        assert query_url in url
+        assert "%7Bfunction%3D%22" in url  # {function="<the function's name, resolved at deploy>"}
+    for spec in FUNCTIONS:
+        probe = urllib.parse.quote(f'"}} |= "{integ_s3_dynamodb.probe_key(spec.prefix)}"')
+        assert sum(probe in url for url in http) == 1

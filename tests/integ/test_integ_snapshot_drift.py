@@ -1,7 +1,7 @@
 """The snapshot check really fails on drift (``make integ-snapshot`` itself proves the clean case).
 
 Drift is made without touching any file: the sample reads ``LOKI_URL`` from the environment
-at synth time, so passing one to integ-runner changes the Ingest function's template.
+at synth time, so passing one to integ-runner changes the Python function's template.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from loki_telemetry_extension import envvars
 
 from integ.check_snapshot import clean_env, integ_runner_command
-from integ.synth import REPO_ROOT
+from sample_app.toolchain import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -9,17 +9,14 @@ from the asset directories CDK staged (``cdk.out/asset.<hash>``).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-INTEG_DIR = REPO_ROOT / "integ"
-NODE_BIN = REPO_ROOT / "node_modules" / ".bin"
+from sample_app.toolchain import NODE_BIN, SAMPLE_APP_DIR, tool_env
+
 #: The layer's launcher, relative to the layer root: how a staged asset is recognised as our layer.
 LAUNCHER = Path("extensions") / "loki-telemetry-extension"
 LAMBDA_FUNCTION = "AWS::Lambda::Function"
@@ -32,18 +29,6 @@ class SynthError(RuntimeError):
     """`cdk synth` failed or produced something the demo cannot use."""
 
 
-def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for the npm tools: pinned Node 22 and this interpreter's venv first on PATH."""
-    env = dict(os.environ)
-    path = [str(NODE_BIN), str(Path(sys.executable).parent), env.get("PATH", "")]
-    env["PATH"] = os.pathsep.join(p for p in path if p)
-    env["JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION"] = "1"
-    # Only loopback is reachable here: no CLI telemetry, no notices fetch.
-    env["CDK_DISABLE_CLI_TELEMETRY"] = "true"
-    env.update(extra or {})
-    return env
-
-
 def cdk_synth(
     out_dir: Path,
     context: Mapping[str, str],
@@ -51,13 +36,13 @@ def cdk_synth(
     on_line: Callable[[str], None] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """Run ``cdk synth`` in ``integ/`` (its ``cdk.json``) into ``out_dir``; returns CDK's output lines."""
+    """``cdk synth`` in ``sample_app/`` (its ``cdk.json``) into ``out_dir``; returns CDK's output lines."""
     cmd = [str(NODE_BIN / "cdk"), "synth", "--quiet", "--no-notices", "--output", str(out_dir)]
     for key, value in context.items():
         cmd += ["--context", f"{key}={value}"]
     proc = subprocess.Popen(
         cmd,
-        cwd=INTEG_DIR,
+        cwd=SAMPLE_APP_DIR,
         env=tool_env(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -83,8 +68,9 @@ class FunctionInfo:
     """One ``AWS::Lambda::Function`` of the synthesized template, as the demo reports it."""
 
     logical_id: str
-    path: str  # construct path, e.g. LokiSampleApp/Ingest/Resource
+    path: str  # construct path, e.g. LokiSampleApp/Python/Resource
     runtime: str
+    architecture: str  # x86_64 | arm64 (Lambda's default when the template names none)
     handler: str
     environment: Mapping[str, Any]
     layer_ids: tuple[str, ...]  # logical ids of the stack's own layers it uses
@@ -119,7 +105,7 @@ class SynthesizedStack:
         return [self._function(lid) for lid, res in self.resources.items() if res["Type"] == LAMBDA_FUNCTION]
 
     def function_at(self, path_prefix: str) -> FunctionInfo:
-        """The function whose construct path starts with ``path_prefix`` (e.g. ``LokiSampleApp/Ingest/``)."""
+        """The function whose construct path starts with ``path_prefix`` (e.g. ``LokiSampleApp/Python/``)."""
         found = [f for f in self.functions() if f.path.startswith(path_prefix)]
         if len(found) != 1:
             raise SynthError(f"expected one function under {path_prefix!r}, found {[f.path for f in found]}")
@@ -148,6 +134,7 @@ class SynthesizedStack:
             runtime=str(
                 props.get("Runtime", "(container image)" if "ImageUri" in props.get("Code", {}) else "?")
             ),
+            architecture=str((props.get("Architectures") or ["x86_64"])[0]),
             handler=str(props.get("Handler", "")),
             environment=env,
             layer_ids=layers,

@@ -1,7 +1,7 @@
 """Where the sample app ships its logs: read from CDK context, then the environment.
 
 Precedence per setting: ``-c <context key>=...`` > environment variable > default.
-Both the CDK app (``integ/app.py``) and the integration test read their settings here,
+Both the CDK app (``sample_app/app.py``) and the integration test read their settings here,
 so ``cdk synth -c loki_url=...`` and ``LOKI_URL=... cdk synth`` behave the same.
 """
 

@@ -1,7 +1,7 @@
-"""The sample's ingest function: records every object put into the bucket in DynamoDB.
+"""The sample's Python function: records every object put under ``python/`` in DynamoDB.
 
-Like the seed's function, it prints the DynamoDB response, so every invoke writes
-both plain ``print`` lines and ``logging`` records for the extension to ship.
+It prints DynamoDB's response metadata and logs through ``logging``, so every invoke
+writes both plain ``print`` lines and ``logging`` records for the extension to ship.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 
-logger = logging.getLogger("ingest")
+logger = logging.getLogger("sample")
 logger.setLevel(logging.INFO)
 
 # Created once per execution environment (at init), reused by every invoke.
@@ -36,9 +36,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
                 "bucket": bucket,
                 "size": int(s3["object"].get("size", 0)),
                 "eventTime": record.get("eventTime", ""),
+                "writer": "python",
             }
         )
-        # Like the seed, print DynamoDB's response (its metadata: request id, status, retries).
+        # DynamoDB's response metadata: request id, status, retries.
         meta = response["ResponseMetadata"]
         summary = {k: meta.get(k) for k in ("RequestId", "HTTPStatusCode", "RetryAttempts")}
         print(f"put_item {key}: {json.dumps(summary, sort_keys=True)}")

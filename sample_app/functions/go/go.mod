@@ -1,0 +1,3 @@
+module loki-sample/go-function
+
+go 1.22
