@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from loki_telemetry_extension import envvars
 
 from tests.e2e.conftest import MakeEmulator
@@ -25,9 +26,10 @@ LINES_PER_INVOKE = 100
 WIDTH = 80
 
 
+@pytest.mark.arm64
 def test_burst_100k_lines_over_1000_frozen_invokes(make_emulator: MakeEmulator, receiver: Any) -> None:
     emulator = make_emulator(
-        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "500"}),
+        loki_env(receiver, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "500"}),
         function_name="e2e-burst",
         memory_mb=128,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from loki_telemetry_extension import envvars
 
 from tests.e2e.conftest import MakeEmulator
@@ -55,7 +56,7 @@ def _expected_logs(tag: str) -> list[str]:
 
 def _run(make_emulator: MakeEmulator, receiver: Any, name: str, log_format: str) -> tuple[Any, list[str]]:
     emulator = make_emulator(
-        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "7"}),
+        loki_env(receiver, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "7"}),
         function_name=name,
         log_format=log_format,
     )
@@ -69,6 +70,7 @@ def _run(make_emulator: MakeEmulator, receiver: Any, name: str, log_format: str)
     return emulator, request_ids
 
 
+@pytest.mark.arm64
 def test_text_format_every_record_stored_once(make_emulator: MakeEmulator, receiver: Any) -> None:
     _emulator, request_ids = _run(make_emulator, receiver, "e2e-text", "Text")
     entries = function_entries(receiver, "e2e-text")
@@ -95,6 +97,7 @@ def test_text_format_every_record_stored_once(make_emulator: MakeEmulator, recei
         assert not any(rid in e.labels.values() for rid in request_ids)
 
 
+@pytest.mark.arm64
 def test_json_format_every_record_stored_once(make_emulator: MakeEmulator, receiver: Any) -> None:
     _run(make_emulator, receiver, "e2e-json", "JSON")
     entries = function_entries(receiver, "e2e-json")

@@ -36,6 +36,7 @@ def _random_scenario(rng: random.Random) -> list[tuple[str, int]]:
     return plan
 
 
+@pytest.mark.arm64
 @pytest.mark.parametrize("seed", SEEDS)
 def test_shutdown_at_random_point_loses_nothing(
     make_emulator: MakeEmulator, receiver: Any, seed: int
@@ -46,7 +47,7 @@ def test_shutdown_at_random_point_loses_nothing(
     reason = rng.choice(["spindown", "timeout", "failure"])
     name = f"e2e-shutdown-{seed}"
     emulator = make_emulator(
-        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: batch}), function_name=name
+        loki_env(receiver, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: batch}), function_name=name
     )
     budget = batch_budget()
     expected: list[str] = []
@@ -83,7 +84,7 @@ def test_shutdown_with_slow_loki_stores_or_reports_every_line(
     # GIVEN a backlog and a Loki that takes 0.6 s per answer
     name = f"e2e-shutdown-slow-{seed}"
     emulator = make_emulator(
-        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "200"}), function_name=name
+        loki_env(receiver, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "200"}), function_name=name
     )
     expected = _backlog(emulator, random.Random(seed))
     receiver.faults.slow(0.6)
@@ -114,7 +115,7 @@ def test_shutdown_with_loki_down_reports_exactly_what_it_dropped(
     # GIVEN a backlog when Loki goes down (503) just before SHUTDOWN
     name = f"e2e-shutdown-down-{seed}"
     emulator = make_emulator(
-        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "10000"}), function_name=name
+        loki_env(receiver, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "10000"}), function_name=name
     )
     expected = _backlog(emulator, random.Random(seed))
     receiver.faults.outage(status=503)
@@ -136,7 +137,7 @@ def test_function_timeout_reset_ships_what_was_written(make_emulator: MakeEmulat
     # or age trigger due before then (so only the SHUTDOWN drain can ship them)
     name = "e2e-timeout-reset"
     env = {envvars.DISPATCH_MIN_BATCH_SIZE: "10000", envvars.LOKI_FLUSH_INTERVAL_MS: "60000"}
-    emulator = make_emulator(loki_env(receiver, **env), function_name=name, timeout_s=1.5)
+    emulator = make_emulator(loki_env(receiver, flush="batch", **env), function_name=name, timeout_s=1.5)
     invoke_ok(emulator, [{"print": ["before-timeout"]}])
     result = emulator.invoke(
         {"steps": [{"burst": {"prefix": "to", "count": 500, "width": 40}}, {"hang": True}]}
