@@ -17,8 +17,11 @@ def test_defaults_with_only_a_url() -> None:
     assert cfg == Config(url=URL, function_name="fn")
     assert cfg.batch_size == ev.DEFAULT_BATCH_SIZE
     assert cfg.telemetry_types == ("function",)
-    assert cfg.ship_before_freeze is False
-    assert cfg.buffer_timeout_ms == ev.DEFAULT_BUFFER_TIMEOUT_MS
+    assert cfg.flush_mode == "adaptive" and cfg.managed_instances is False
+    assert cfg.dense_gap_ms == ev.DEFAULT_DENSE_GAP_MS
+    assert cfg.high_water_percent == ev.DEFAULT_HIGH_WATER_PERCENT
+    # adaptive waits for runtimeDone, which the Telemetry API holds back up to timeoutMs: the minimum
+    assert cfg.buffer_timeout_ms == ev.MIN_BUFFER_TIMEOUT_MS
 
 
 def test_loki_ip_means_port_3100_push_path() -> None:
@@ -89,7 +92,15 @@ INT_VARS = [
         "buffer_timeout_ms",
         ev.MIN_BUFFER_TIMEOUT_MS,
         ev.MAX_BUFFER_TIMEOUT_MS,
-        ev.DEFAULT_BUFFER_TIMEOUT_MS,
+        ev.MIN_BUFFER_TIMEOUT_MS,  # the default in the default (adaptive) mode
+    ),
+    (ev.LOKI_DENSE_GAP_MS, "dense_gap_ms", ev.MIN_DENSE_GAP_MS, ev.MAX_DENSE_GAP_MS, ev.DEFAULT_DENSE_GAP_MS),
+    (
+        ev.LOKI_HIGH_WATER_PERCENT,
+        "high_water_percent",
+        ev.MIN_HIGH_WATER_PERCENT,
+        ev.MAX_HIGH_WATER_PERCENT,
+        ev.DEFAULT_HIGH_WATER_PERCENT,
     ),
     (
         ev.LOKI_MAX_LINE_BYTES,
@@ -133,35 +144,118 @@ def test_flush_interval_is_seconds() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "value"),
+    ("raw", "mode"),
     [
-        ("true", True),
-        ("TRUE", True),
-        ("1", True),
-        ("yes", True),
-        ("false", False),
-        ("0", False),
-        ("no", False),
+        ("true", "end_of_invoke"),
+        ("TRUE", "end_of_invoke"),
+        ("1", "end_of_invoke"),
+        ("yes", "end_of_invoke"),
+        ("false", "batch"),
+        ("0", "batch"),
+        ("no", "batch"),
+        ("", "adaptive"),  # empty counts as unset
+        (" ", "adaptive"),
     ],
 )
-def test_ship_before_freeze_booleans(raw: str, value: bool) -> None:
+def test_legacy_ship_before_freeze_picks_the_mode_when_flush_is_unset(raw: str, mode: str) -> None:
     cfg = load({ev.LOKI_URL: URL, ev.LOKI_SHIP_BEFORE_FREEZE: raw})
-    assert cfg.ship_before_freeze is value and cfg.problems == ()
+    assert cfg.flush_mode == mode and cfg.problems == ()
+
+
+@pytest.mark.parametrize("mode", ev.FLUSH_MODES)
+@pytest.mark.parametrize("legacy", [None, "true", "false"])
+def test_flush_wins_over_the_legacy_switch(mode: str, legacy: str | None) -> None:
+    env = {ev.LOKI_URL: URL, ev.LOKI_FLUSH: f" {mode.upper()} "}
+    if legacy is not None:
+        env[ev.LOKI_SHIP_BEFORE_FREEZE] = legacy
+    cfg = load(env)
+    assert cfg.flush_mode == mode and cfg.problems == ()
+
+
+def test_bad_flush_mode_falls_back_to_adaptive() -> None:
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_FLUSH: "sometimes", ev.LOKI_SHIP_BEFORE_FREEZE: "false"})
+    assert cfg.flush_mode == "adaptive"
+    assert cfg.problems == ("LOKI_FLUSH must be one of adaptive, end_of_invoke, batch, got 'sometimes'; "
+                            "using adaptive",)
 
 
 def test_bad_boolean_falls_back() -> None:
     cfg = load({ev.LOKI_URL: URL, ev.LOKI_SHIP_BEFORE_FREEZE: "maybe"})
-    assert cfg.ship_before_freeze is False
+    assert cfg.flush_mode == "batch"
     assert cfg.problems == ("LOKI_SHIP_BEFORE_FREEZE must be true or false, got 'maybe'; using false",)
 
 
-def test_ship_before_freeze_shortens_the_default_telemetry_timeout_only() -> None:
-    assert (
-        load({ev.LOKI_URL: URL, ev.LOKI_SHIP_BEFORE_FREEZE: "true"}).buffer_timeout_ms
-        == ev.MIN_BUFFER_TIMEOUT_MS
-    )
-    explicit = load({ev.LOKI_URL: URL, ev.LOKI_SHIP_BEFORE_FREEZE: "true", ev.LOKI_BUFFER_TIMEOUT_MS: "500"})
+@pytest.mark.parametrize(("mode", "timeout"), [("adaptive", 25), ("end_of_invoke", 25), ("batch", 100)])
+def test_telemetry_timeout_default_follows_the_mode_and_an_explicit_value_wins(
+    mode: str, timeout: int
+) -> None:
+    assert load({ev.LOKI_URL: URL, ev.LOKI_FLUSH: mode}).buffer_timeout_ms == timeout
+    explicit = load({ev.LOKI_URL: URL, ev.LOKI_FLUSH: mode, ev.LOKI_BUFFER_TIMEOUT_MS: "500"})
     assert explicit.buffer_timeout_ms == 500
+
+
+MI = {ev.AWS_LAMBDA_INITIALIZATION_TYPE: ev.MANAGED_INSTANCES}
+
+
+@pytest.mark.parametrize("flush", [None, "adaptive", "batch"])
+def test_managed_instances_flush_on_time_and_size_silently(flush: str | None) -> None:
+    env = {ev.LOKI_URL: URL, **MI}
+    if flush is not None:
+        env[ev.LOKI_FLUSH] = flush
+    cfg = load(env)
+    assert cfg.managed_instances is True
+    assert (cfg.flush_mode, cfg.buffer_timeout_ms, cfg.problems) == ("batch", 100, ())
+
+
+def test_managed_instances_say_once_that_end_of_invoke_has_no_effect() -> None:
+    cfg = load({ev.LOKI_URL: URL, ev.LOKI_FLUSH: "end_of_invoke", **MI})
+    assert cfg.flush_mode == "batch"
+    assert cfg.problems == ("LOKI_FLUSH=end_of_invoke has no effect on Lambda Managed Instances; "
+                            "flushing on time and size",)
+
+
+def test_other_initialization_types_are_classic() -> None:
+    assert load({ev.LOKI_URL: URL, ev.AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand"}).managed_instances is False
+
+
+ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:loki-AbCdEf"
+
+
+@pytest.mark.parametrize("secret", [ev.LOKI_BASIC_AUTH_SECRET_ARN, ev.LOKI_BEARER_TOKEN_SECRET_ARN])
+@pytest.mark.parametrize(
+    ("endpoint", "host"),
+    [
+        ({ev.LOKI_URL: "http://logs.example.com/loki/api/v1/push"}, "logs.example.com"),
+        ({ev.LOKI_URL: "HTTP://10.0.0.5:3100/loki/api/v1/push"}, "10.0.0.5"),
+        ({ev.LOKI_URL: "http://[2001:db8::1]:3100/loki/api/v1/push"}, "2001:db8::1"),
+        ({ev.LOKI_IP: "10.1.2.3"}, "10.1.2.3"),
+    ],
+)
+def test_credentials_are_never_sent_over_http_to_another_host(
+    secret: str, endpoint: dict[str, str], host: str
+) -> None:
+    cfg = load({**endpoint, secret: ARN})
+    assert cfg.url is None
+    assert cfg.problems == (f"refusing to send credentials over http:// to {host}; use an https:// LOKI_URL",)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://logs.example.com/loki/api/v1/push",
+        "http://127.0.0.1:3100/loki/api/v1/push",
+        "http://127.8.9.10:3100/loki/api/v1/push",
+        "http://localhost:3100/loki/api/v1/push",
+        "http://[::1]:3100/loki/api/v1/push",
+    ],
+)
+def test_credentials_over_https_or_to_loopback_are_fine(url: str) -> None:
+    cfg = load({ev.LOKI_URL: url, ev.LOKI_BASIC_AUTH_SECRET_ARN: ARN})
+    assert (cfg.url, cfg.problems) == (url, ())
+
+
+def test_http_without_credentials_is_fine() -> None:
+    assert load({ev.LOKI_URL: "http://logs.example.com/loki/api/v1/push"}).problems == ()
 
 
 def test_telemetry_types_parse_and_dedupe() -> None:

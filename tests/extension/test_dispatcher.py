@@ -334,3 +334,41 @@ def test_buffer_full_during_a_stuck_push_keeps_the_newest_lines(
     assert {f"new4{i:03d}" for i in range(200)} <= stored
     total_stored = len([e for r in loki.requests[4:] for e in r.entries() if "type" not in e[0]])
     assert d.stats.dropped_buffer_full == 1200 - total_stored
+
+
+def test_flush_waits_for_a_push_the_sender_has_in_flight(loki: FakeLoki, started: list[Dispatcher]) -> None:
+    import threading
+
+    # GIVEN the background sender in the middle of a push (Loki answers only when released)
+    in_flight, release = threading.Event(), threading.Event()
+
+    def slow(rec: Recorded) -> tuple[int, dict[str, str], bytes]:
+        in_flight.set()
+        release.wait(10)
+        return 204, {}, b""
+
+    loki.script = [slow]
+    d = make(loki, batch_size=1)
+    started.append(d)
+    d.start()
+    deliver(d, fn("on its way"))
+    assert in_flight.wait(5)
+    # WHEN the main thread flushes before the freeze
+    result: list[bool] = []
+    t = threading.Thread(target=lambda: result.append(d.flush(time.monotonic() + 5)))
+    t.start()
+    # THEN it does not return while that push is still open (its line is not queued, not in Loki)
+    t.join(0.3)
+    assert t.is_alive() and not result
+    release.set()
+    t.join(5)
+    assert result == [True] and [e[2] for e in loki.stored()] == ["on its way"]
+
+
+def test_wake_sender_pushes_below_size_and_age(loki: FakeLoki, started: list[Dispatcher]) -> None:
+    d = make(loki, batch_size=1000, flush_interval_s=60.0)
+    started.append(d)
+    d.start()
+    deliver(d, fn("young and few"))
+    d.wake_sender()
+    assert loki.wait_for(lambda lk: [e[2] for e in lk.stored()] == ["young and few"])

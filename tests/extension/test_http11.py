@@ -83,7 +83,7 @@ def test_subscribe_body_is_valid_json() -> None:
         subscribe_body(["platform", "function"], 4321, max_items=1000, max_bytes=262144, timeout_ms=25)
     )
     assert body == {
-        "schemaVersion": "2022-12-13",
+        "schemaVersion": "2025-01-29",
         "types": ["platform", "function"],
         "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25},
         "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:4321"},

@@ -20,12 +20,15 @@ _DEFAULTS: dict[str, object] = {
     "url": None,  # push URL; None when no (valid) endpoint is configured: the extension is a no-op
     "batch_size": ev.DEFAULT_BATCH_SIZE,
     "flush_interval_s": ev.DEFAULT_FLUSH_INTERVAL_MS / 1000,
-    "ship_before_freeze": ev.DEFAULT_SHIP_BEFORE_FREEZE,
+    "flush_mode": ev.DEFAULT_FLUSH,  # one of ev.FLUSH_MODES; "batch" on Managed Instances
+    "dense_gap_ms": ev.DEFAULT_DENSE_GAP_MS,
+    "high_water_percent": ev.DEFAULT_HIGH_WATER_PERCENT,
+    "managed_instances": False,
     "max_buffer_bytes": ev.DEFAULT_MAX_BUFFER_BYTES,
     "telemetry_types": ev.DEFAULT_TELEMETRY_TYPES,
     "buffer_max_items": ev.DEFAULT_BUFFER_MAX_ITEMS,
     "buffer_max_bytes": ev.DEFAULT_BUFFER_MAX_BYTES,
-    "buffer_timeout_ms": ev.DEFAULT_BUFFER_TIMEOUT_MS,
+    "buffer_timeout_ms": ev.MIN_BUFFER_TIMEOUT_MS,  # the default mode (adaptive) waits for runtimeDone
     "labels": (),  # static labels as sorted (name, value) pairs, reserved names excluded
     "tenant_id": None,
     "basic_auth_secret_arn": None,
@@ -44,7 +47,10 @@ class Config:
     url: str | None
     batch_size: int
     flush_interval_s: float
-    ship_before_freeze: bool
+    flush_mode: str
+    dense_gap_ms: int
+    high_water_percent: int
+    managed_instances: bool
     max_buffer_bytes: int
     telemetry_types: tuple[str, ...]
     buffer_max_items: int
@@ -107,6 +113,41 @@ def _bool(env: Mapping[str, str], name: str, default: bool, problems: list[str])
         return False
     problems.append(f"{name} must be true or false, got {raw!r}; using {str(default).lower()}")
     return default
+
+
+def _flush_mode(env: Mapping[str, str], managed: bool, problems: list[str]) -> str:
+    """LOKI_FLUSH if set; else the legacy LOKI_SHIP_BEFORE_FREEZE (true: end_of_invoke, false:
+    batch); else adaptive. Managed Instances are never frozen: always batch there."""
+    ship = _bool(env, ev.LOKI_SHIP_BEFORE_FREEZE, ev.DEFAULT_SHIP_BEFORE_FREEZE, problems)
+    raw = env.get(ev.LOKI_FLUSH, "")
+    mode = raw.strip().lower()
+    if mode and mode not in ev.FLUSH_MODES:
+        problems.append(f"{ev.LOKI_FLUSH} must be one of {', '.join(ev.FLUSH_MODES)}, got {raw!r}; "
+                        f"using {ev.DEFAULT_FLUSH}")
+        mode = ev.DEFAULT_FLUSH
+    if not mode:
+        legacy = env.get(ev.LOKI_SHIP_BEFORE_FREEZE, "").strip()
+        mode = ("end_of_invoke" if ship else "batch") if legacy else ev.DEFAULT_FLUSH
+    if managed:
+        if mode == "end_of_invoke" and env.get(ev.LOKI_FLUSH, "").strip():
+            problems.append(f"{ev.LOKI_FLUSH}=end_of_invoke has no effect on Lambda Managed Instances; "
+                            "flushing on time and size")
+        return "batch"
+    return mode
+
+
+def _is_loopback(host: str) -> bool:
+    h = host.strip("[]").lower()
+    return h in ("localhost", "::1") or (h.startswith("127.") and all(p.isdigit() for p in h.split(".")))
+
+
+def _url_host(url: str) -> str:
+    """The host of an http(s) URL (IPv6 without brackets), for messages and the loopback test."""
+    rest = url.partition("://")[2]
+    hostport = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    if hostport.startswith("["):
+        return hostport[1:].partition("]")[0]
+    return hostport.rpartition(":")[0] if hostport.count(":") == 1 else hostport
 
 
 def _is_label_name(name: str) -> bool:
@@ -211,10 +252,11 @@ def _arn(env: Mapping[str, str], name: str, problems: list[str]) -> str | None:
 def load(env: Mapping[str, str]) -> Config:
     """Read every variable once; problems are in ``Config.problems`` (caller reports them)."""
     problems: list[str] = []
-    ship_before_freeze = _bool(env, ev.LOKI_SHIP_BEFORE_FREEZE, ev.DEFAULT_SHIP_BEFORE_FREEZE, problems)
-    # Ship-before-freeze waits for runtimeDone, which the Telemetry API holds back for up to
-    # timeoutMs: unless the user chose a value, use the smallest AWS allows (25 ms, not 100).
-    timeout_default = ev.MIN_BUFFER_TIMEOUT_MS if ship_before_freeze else ev.DEFAULT_BUFFER_TIMEOUT_MS
+    managed = env.get(ev.AWS_LAMBDA_INITIALIZATION_TYPE, "").strip() == ev.MANAGED_INSTANCES
+    flush_mode = _flush_mode(env, managed, problems)
+    # Shipping before the freeze waits for runtimeDone, which the Telemetry API holds back for up
+    # to timeoutMs: unless the user chose a value, use the smallest AWS allows (25 ms, not 100).
+    timeout_default = ev.DEFAULT_BUFFER_TIMEOUT_MS if flush_mode == "batch" else ev.MIN_BUFFER_TIMEOUT_MS
     url = _url(env, problems)
     basic = _arn(env, ev.LOKI_BASIC_AUTH_SECRET_ARN, problems)
     bearer = _arn(env, ev.LOKI_BEARER_TOKEN_SECRET_ARN, problems)
@@ -224,6 +266,12 @@ def load(env: Mapping[str, str]) -> Config:
         bearer = None
     if basic == "" or bearer == "":
         url = None  # pushing without the credentials the user asked for would only earn 401s
+    plain_http = url is not None and url[:7].lower() == "http://"
+    if url is not None and plain_http and (basic or bearer) and not _is_loopback(_url_host(url)):
+        # A secret in cleartext on the way to Loki: refuse before anything is subscribed.
+        problems.append(f"refusing to send credentials over http:// to {_url_host(url)}; use an https:// "
+                        f"{ev.LOKI_URL}")
+        url = None
     tenant = env.get(ev.LOKI_TENANT_ID, "").strip() or None
     if tenant is not None and any(c in tenant for c in "\r\n"):
         problems.append(f"{ev.LOKI_TENANT_ID} must not contain line breaks; ignoring it")
@@ -234,7 +282,12 @@ def load(env: Mapping[str, str]) -> Config:
                         ev.MAX_BATCH_SIZE, problems),
         flush_interval_s=_int(env, ev.LOKI_FLUSH_INTERVAL_MS, ev.DEFAULT_FLUSH_INTERVAL_MS,
                               ev.MIN_FLUSH_INTERVAL_MS, ev.MAX_FLUSH_INTERVAL_MS, problems) / 1000,
-        ship_before_freeze=ship_before_freeze,
+        flush_mode=flush_mode,
+        dense_gap_ms=_int(env, ev.LOKI_DENSE_GAP_MS, ev.DEFAULT_DENSE_GAP_MS, ev.MIN_DENSE_GAP_MS,
+                          ev.MAX_DENSE_GAP_MS, problems),
+        high_water_percent=_int(env, ev.LOKI_HIGH_WATER_PERCENT, ev.DEFAULT_HIGH_WATER_PERCENT,
+                                ev.MIN_HIGH_WATER_PERCENT, ev.MAX_HIGH_WATER_PERCENT, problems),
+        managed_instances=managed,
         max_buffer_bytes=_int(env, ev.LOKI_MAX_BUFFER_BYTES, ev.DEFAULT_MAX_BUFFER_BYTES,
                               ev.MIN_MAX_BUFFER_BYTES, ev.MAX_MAX_BUFFER_BYTES, problems),
         telemetry_types=_types(env, problems),

@@ -91,6 +91,7 @@ class Dispatcher:
         max_buffer_bytes: int,
         url_for_messages: str,
         max_request_bytes: int = MAX_REQUEST_BYTES,
+        rolling_deadline_s: float | None = None,
     ) -> None:
         self._converter = converter
         self._send = send
@@ -119,6 +120,9 @@ class Dispatcher:
         #: Monotonic time before which Loki asked (Retry-After) not to be pushed to again.
         self._not_before = 0.0
         self._thread: threading.Thread | None = None
+        #: When set (Managed Instances), the sender's pushes end this long after they start,
+        #: not at the current event's deadline.
+        self._rolling = rolling_deadline_s
 
     # --- input (listener thread) -------------------------------------------------
     def accept(self, body: bytes) -> None:
@@ -168,6 +172,11 @@ class Dispatcher:
     def pending(self) -> int:
         with self._cond:
             return len(self._buffer)
+
+    def queued_bytes(self) -> int:
+        """What the queued entries (not those in a push in flight) cost in memory."""
+        with self._cond:
+            return self._buffer.queued_bytes
 
     def held_bytes(self) -> int:
         """What the queued and in-flight entries cost in memory (what LOKI_MAX_BUFFER_BYTES bounds)."""
@@ -276,7 +285,11 @@ class Dispatcher:
                 self._stop.wait(0.1)
 
     def _sender_deadline(self) -> float:
-        return 0.0 if self._stop.is_set() else self._deadline
+        if self._stop.is_set():
+            return 0.0
+        if self._rolling is not None:
+            return time.monotonic() + self._rolling
+        return self._deadline
 
     def _push_once(self, deadline: Callable[[], float], wait: Callable[[float], object]) -> bool:
         with self._push_lock:

@@ -13,9 +13,10 @@ API_VERSION = "2020-01-01"
 #: Header carrying the name on register and the id on every later call.
 NAME_HEADER = "Lambda-Extension-Name"
 ID_HEADER = "Lambda-Extension-Identifier"
-ERROR_TYPE_HEADER = "Lambda-Extension-Function-Error-Type"
 #: Only the events that matter to a log shipper; SHUTDOWN is what lets us drain.
 REGISTER_BODY = b'{"events": ["INVOKE", "SHUTDOWN"]}'
+#: Lambda Managed Instances accept SHUTDOWN only (INVOKE: 403 Extension.InvalidEventType).
+REGISTER_BODY_SHUTDOWN_ONLY = b'{"events": ["SHUTDOWN"]}'
 #: register/error calls answer at once; ``next`` blocks until an event and has no timeout.
 CALL_TIMEOUT_S = 5.0
 
@@ -30,14 +31,15 @@ class ExtensionsAPI:
         self._base = f"/{API_VERSION}/extension"
         self.extension_id = ""
 
-    def register(self, name: str) -> str:
-        """Register for INVOKE and SHUTDOWN; returns (and keeps) the extension id."""
+    def register(self, name: str, *, shutdown_only: bool = False) -> str:
+        """Register for INVOKE and SHUTDOWN (SHUTDOWN only: ``shutdown_only``); returns (and
+        keeps) the extension id."""
         resp = http11.request(
             self._address,
             "POST",
             f"{self._base}/register",
             headers={NAME_HEADER: name, "Content-Type": "application/json"},
-            body=REGISTER_BODY,
+            body=REGISTER_BODY_SHUTDOWN_ONLY if shutdown_only else REGISTER_BODY,
             timeout=CALL_TIMEOUT_S,
         )
         if resp.status != 200 or ID_HEADER.lower() not in resp.headers:
@@ -59,17 +61,3 @@ class ExtensionsAPI:
         if not isinstance(event, dict):
             raise ExtensionsAPIError(f"next returned a non-object event: {resp.body[:200]!r}")
         return event
-
-    def report_error(self, phase: str, error_type: str, message: str) -> None:
-        """POST /init/error or /exit/error; after it the extension must exit."""
-        import json
-
-        body = json.dumps({"errorMessage": message, "errorType": error_type}).encode()
-        http11.request(
-            self._address,
-            "POST",
-            f"{self._base}/{phase}/error",
-            headers={ID_HEADER: self.extension_id, ERROR_TYPE_HEADER: error_type},
-            body=body,
-            timeout=CALL_TIMEOUT_S,
-        )

@@ -3,6 +3,16 @@
 register → start the listener → subscribe to the Telemetry API → loop on ``next``
 → at SHUTDOWN drain before the deadline.
 
+When an invoke's lines are pushed (``Config.flush_mode``, see envvars.LOKI_FLUSH):
+- end_of_invoke: at INVOKE wait for that request's platform.runtimeDone, push everything,
+  then call ``next`` (the environment freezes only after that);
+- batch: never before ``next``; the background sender pushes on size and age while thawed;
+- adaptive: the cold-start invoke and every SPARSE invoke as end_of_invoke; a DENSE invoke
+  (the last DENSE_STREAK idle gaps all ≤ LOKI_DENSE_GAP_MS) wakes the sender, which pushes
+  the previous invokes' lines while this one runs, and calls ``next`` at once;
+- every mode: above the high-water mark, push before ``next`` until below it;
+- Lambda Managed Instances (no INVOKE events, never frozen): batch, with a rolling deadline.
+
 Anything that goes wrong after register turns the extension into a no-op that keeps
 calling ``next``: exiting before SHUTDOWN is ``Extension.Crash`` and would reset the
 function's environment.
@@ -17,7 +27,9 @@ import time
 
 from . import config as config_mod
 from . import drop_report
+from . import platform_events as pe
 from .diag import warn
+from .envvars import DENSE_STREAK
 from .extensions_api import ExtensionsAPI
 
 TYPE_CHECKING = False
@@ -37,6 +49,8 @@ SHUTDOWN_QUIET_SLACK_S = 0.05
 #: At SHUTDOWN, stop waiting for the last invoke's runtimeDone this long before the deadline,
 #: keeping time to push what its delivery brought.
 SHUTDOWN_DRAIN_RESERVE_S = 0.3
+#: Managed Instances: time allowed to each push attempt cycle (a rolling deadline; nothing freezes).
+MANAGED_PUSH_BUDGET_S = 30.0
 #: ``next`` failing this many times in a row means the Runtime API is gone.
 MAX_NEXT_FAILURES = 3
 
@@ -73,6 +87,9 @@ class Shipper:
         self._failed = False
         self._started = False
         self._last_request_id: str | None = None
+        #: adaptive: the idle gaps (ms) before the last DENSE_STREAK invokes, newest last.
+        self._gaps: list[float] = []
+        self._seen_invoke = False
         self._ready = _thread.allocate_lock()
         self._ready.acquire()  # released by the warm-up thread when it is done, either way
         self.listener = Listener(self._sink)
@@ -139,6 +156,7 @@ class Shipper:
             ship_platform="platform" in cfg.telemetry_types,
             ship_extension="extension" in cfg.telemetry_types,
             max_line_bytes=cfg.max_line_bytes,
+            attribute_by_start=not cfg.managed_instances,
         )
         return Dispatcher(
             converter=converter,
@@ -148,6 +166,8 @@ class Shipper:
             flush_interval_s=cfg.flush_interval_s,
             max_buffer_bytes=cfg.max_buffer_bytes,
             url_for_messages=_redact(cfg.url),
+            # Never frozen and no INVOKE to bring a deadline: every push gets the time it needs.
+            rolling_deadline_s=MANAGED_PUSH_BUDGET_S if cfg.managed_instances else None,
         )
 
     def _dispatcher_by(self, deadline: float) -> Dispatcher | None:
@@ -180,17 +200,43 @@ class Shipper:
     def on_invoke(self, event: dict[str, Any]) -> None:
         if not self.subscribed:
             return
+        arrived_ns = time.time_ns()
         deadline = _monotonic_deadline(event.get("deadlineMs"), INVOKE_MARGIN_S, 3.0)
-        rid = event.get("requestId")
-        self._last_request_id = rid if isinstance(rid, str) else None
-        d = self._dispatcher_by(deadline)
+        rid_obj = event.get("requestId")
+        rid = rid_obj if isinstance(rid_obj, str) else None
+        previous, self._last_request_id = self._last_request_id, rid
+        first = not self._seen_invoke
+        self._seen_invoke = True
+        d = self._dispatcher_by(deadline)  # the cold-start invoke waits for the warm-up here
         if d is None:
             return
-        d.set_deadline(deadline)  # also wakes the sender: leftovers from before the freeze go now
-        if self.cfg.ship_before_freeze:
-            if self._last_request_id is not None:
-                d.wait_runtime_done(self._last_request_id, deadline)
+        d.set_deadline(deadline)  # also wakes a parked sender: leftovers from before the freeze go now
+        mode = self.cfg.flush_mode
+        if mode == "adaptive":
+            dense = not first and self._dense(d, previous, arrived_ns)
+            before_freeze = not dense
+        else:
+            before_freeze = mode == "end_of_invoke"
+        if before_freeze:
+            if rid is not None:
+                d.wait_runtime_done(rid, deadline)
             d.flush(deadline)
+            return
+        if mode == "adaptive":
+            d.wake_sender()  # the previous invokes' lines go now, in this invoke's thawed time
+        high_water = self.cfg.max_buffer_bytes * self.cfg.high_water_percent // 100
+        if d.queued_bytes() >= high_water:
+            d.flush(deadline, below_bytes=high_water)
+
+    def _dense(self, d: Dispatcher, previous: str | None, arrived_ns: int) -> bool:
+        """Record this invoke's idle gap (arrival - the previous invoke's runtimeDone time; 0 if
+        that has not arrived yet) and tell whether the last DENSE_STREAK gaps were all short."""
+        done_ns = d.runtime_done_ns(previous) if previous is not None else None
+        gap_ms = 0.0 if done_ns is None else max(0.0, (arrived_ns - done_ns) / 1e6)
+        self._gaps.append(gap_ms)
+        del self._gaps[:-DENSE_STREAK]
+        limit = self.cfg.dense_gap_ms
+        return limit > 0 and len(self._gaps) == DENSE_STREAK and all(g <= limit for g in self._gaps)
 
     def on_shutdown(self, event: dict[str, Any]) -> None:
         if not self.subscribed:
@@ -239,9 +285,11 @@ def run(env: dict[str, str], name: str = DEFAULT_NAME) -> int:
     if not runtime_api:
         warn("AWS_LAMBDA_RUNTIME_API is not set: not running inside Lambda; exiting")
         return 1
-    api = ExtensionsAPI(runtime_api)
-    api.register(name)  # if this fails there is no Lambda to serve: let the caller exit
     cfg = config_mod.load(env)
+    api = ExtensionsAPI(runtime_api)
+    # Managed Instances refuse INVOKE (403 Extension.InvalidEventType): SHUTDOWN only there.
+    # If register fails there is no Lambda to serve: let the caller exit.
+    api.register(name, shutdown_only=cfg.managed_instances)
     for problem in cfg.problems:
         warn(problem)
 
@@ -268,15 +316,15 @@ def run(env: dict[str, str], name: str = DEFAULT_NAME) -> int:
             continue
         kind = str(event.get("eventType", "")).upper()
         try:
-            if kind == "INVOKE" and shipper is not None:
+            if kind == pe.INVOKE and shipper is not None:
                 shipper.on_invoke(event)
-            elif kind == "SHUTDOWN":
+            elif kind == pe.SHUTDOWN:
                 if shipper is not None:
                     shipper.on_shutdown(event)
                 return 0
         except Exception as e:  # never let a bug stop the next call
             warn(f"error handling {kind}: {type(e).__name__}: {e}")
-            if kind == "SHUTDOWN":
+            if kind == pe.SHUTDOWN:
                 return 0
 
 

@@ -10,7 +10,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 API_VERSION = "2022-07-01"
-SCHEMA_VERSION = "2022-12-13"
+#: The only schema Lambda Managed Instances accept; backward compatible on classic functions
+#: (platform events gain fields, e.g. tenantId, that records reads when present).
+SCHEMA_VERSION = "2025-01-29"
 #: The sandbox's own name for itself; Lambda resolves it, RIE posts to 127.0.0.1.
 LISTENER_HOST = "sandbox.localdomain"
 CALL_TIMEOUT_S = 5.0
