@@ -28,7 +28,8 @@ const (
 	callTimeout  = 5 * time.Second
 )
 
-var runtimeTransport = &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, DisableCompression: true}
+var runtimeTransport = &http.Transport{Proxy: nil, DialContext: dialQuickAck, MaxIdleConnsPerHost: 2,
+	DisableCompression: true}
 
 // ExtensionsAPI is a client of the Extensions API.
 type ExtensionsAPI struct {

@@ -10,6 +10,9 @@ import (
 	ev "lokitelemetry/internal/envvars"
 )
 
+// ManagedPushBudget is the time each push gets on Managed Instances (a rolling deadline).
+const ManagedPushBudget = 30 * time.Second
+
 // RuntimeDoneMemory is how many recent runtimeDone request ids are remembered.
 const RuntimeDoneMemory = 256
 
@@ -206,7 +209,9 @@ func (d *Dispatcher) SetDeadline(t time.Time) {
 // Deadline is the current event's deadline.
 func (d *Dispatcher) Deadline() time.Time {
 	if d.noDeadline {
-		return time.Now().Add(time.Hour)
+		// Managed Instances: never frozen and no INVOKE to bring a deadline: a rolling budget
+		// per push (the Python build's 30 s).
+		return time.Now().Add(ManagedPushBudget)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -31,7 +30,7 @@ type LokiClient struct {
 func newTransport() *http.Transport {
 	return &http.Transport{
 		Proxy:               nil, // the extension talks to Loki directly, as the Python build does
-		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:         dialQuickAck,
 		MaxIdleConns:        1,
 		MaxIdleConnsPerHost: 1,
 		MaxConnsPerHost:     1,
