@@ -472,13 +472,28 @@ func (c *Converter) ts(stream int, ts int64, line string) int64 {
 	return ts
 }
 
+// foldRoom is what folding the metadata into the line can add (" request_id=… level=…"): a
+// line is split so that it fits Loki's max_line_size with it, since a Loki 2.x found later
+// gets the metadata in the line.
+func foldRoom(m *Meta) int {
+	if m == nil {
+		return 0
+	}
+	n := 0
+	for _, kv := range m.pairs() {
+		n += 2 + len(kv[0]) + len(kv[1])
+	}
+	return n
+}
+
 func (c *Converter) add(out *Converted, stream int, ts int64, line string, m *Meta) {
-	if len(line) <= c.MaxLineBytes {
+	limit := max(c.MaxLineBytes-foldRoom(m), splitReserve+1)
+	if len(line) <= limit {
 		out.Entries = append(out.Entries, Entry{Stream: uint8(stream), Ts: c.ts(stream, ts, line), Line: line, Meta: m})
 		return
 	}
 	// Parts get t, t+1ns, ... so they sort in order in Loki.
-	for i, part := range SplitLine(line, c.MaxLineBytes) {
+	for i, part := range SplitLine(line, limit) {
 		out.Entries = append(out.Entries, Entry{Stream: uint8(stream), Ts: c.ts(stream, ts+int64(i), part), Line: part, Meta: m})
 	}
 }

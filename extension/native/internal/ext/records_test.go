@@ -153,3 +153,18 @@ func TestOversizeLinesAreSplitOnRuneBoundaries(t *testing.T) {
 		t.Fatalf("split entries %+v", len(out.Entries))
 	}
 }
+
+func TestSplitLeavesRoomForFoldedMetadata(t *testing.T) {
+	c := NewConverter(false, false, 1024, false)
+	line := strings.Repeat("a", 1020)
+	out := c.Convert([]byte(`[{"time":"2024-01-02T03:04:05.000Z","type":"platform.start","record":{"requestId":"8f5e4c1a-0000-4000-8000-000000000001"}},
+	 {"time":"2024-01-02T03:04:05.000Z","type":"function","record":"` + line + `"}]`))
+	if len(out.Entries) != 2 {
+		t.Fatalf("a line that does not fit with its metadata folded in was not split: %d entries", len(out.Entries))
+	}
+	for _, e := range out.Entries {
+		if n := len(FoldMetadata(e.Line, e.Meta)); n > 1024 {
+			t.Fatalf("folded part is %d bytes", n)
+		}
+	}
+}
