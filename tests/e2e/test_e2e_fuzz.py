@@ -15,6 +15,7 @@ from loki_telemetry_extension import envvars
 
 from tests.e2e.conftest import MakeEmulator
 from tests.e2e.support import (
+    Build,
     assert_healthy_extension,
     assert_same_lines,
     burst_lines,
@@ -127,7 +128,9 @@ def _raw(port: int, data: bytes) -> bytes:
             return b""
 
 
-def test_fuzzed_payloads_never_crash_the_extension(make_emulator: MakeEmulator, receiver: Any) -> None:
+def test_fuzzed_payloads_never_crash_the_extension(
+    make_emulator: MakeEmulator, receiver: Any, build: Build
+) -> None:
     name = "e2e-fuzz"
     emulator = make_emulator(
         loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "10"}), function_name=name, timeout_s=120.0
@@ -145,9 +148,14 @@ def test_fuzzed_payloads_never_crash_the_extension(make_emulator: MakeEmulator, 
     @given(data=_raw_request)
     def fuzz_raw(data: bytes) -> None:
         answer = _raw(port, data)
-        # Either no answer (connection closed) or an HTTP answer; never a 5xx.
+        # Either no answer (connection closed) or an HTTP answer; never a 5xx, except where
+        # the native build's HTTP server (Go's net/http) refuses a request line it cannot
+        # parse before the extension's handler sees it: 505 for an unknown protocol version,
+        # 501 for an unsupported Transfer-Encoding. Lambda never sends either; what a 5xx
+        # risks (Lambda retrying a delivery) cannot follow from them.
         assert not answer or answer.startswith(b"HTTP/1."), answer[:100]
-        assert not answer[9:12].startswith(b"5"), answer[:100]
+        refused_by_server = build.native and answer[9:12] in (b"501", b"505")
+        assert refused_by_server or not answer[9:12].startswith(b"5"), answer[:100]
 
     @settings(
         max_examples=150,
