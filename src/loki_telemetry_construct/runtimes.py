@@ -114,9 +114,10 @@ class Skip(enum.Enum):
 SKIP_REASONS: Mapping[Skip, tuple[str, str]] = {
     Skip.CONTAINER_IMAGE: (
         WarningIds.CONTAINER_IMAGE,
-        "Loki logging skipped {path}: container-image functions cannot use layers. Copy the "
-        "extension into the image (the native binary to /opt/extensions/loki-telemetry-extension) "
-        "and set the LOKI_* environment yourself.",
+        "Loki logging skipped {path}: container-image functions cannot use layers. Put the "
+        "extension into the image: `python -m loki_telemetry_construct write-layer --architecture "
+        "<x86_64|arm64> loki-layer`, then `COPY loki-layer/ /opt/` in the Dockerfile, and set the "
+        "LOKI_* environment on the function yourself.",
     ),
     Skip.RETIRED_RUNTIME: (
         WarningIds.RETIRED_RUNTIME,

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import Stack
+from aws_cdk import App, Stack
 from aws_cdk import aws_lambda as lambda_
 
-from loki_telemetry_construct import WarningIds, layer, runtimes
+from loki_telemetry_construct import WarningIds, layer, runtimes, with_loki_logging
+from loki_telemetry_construct import __main__ as cli
 from loki_telemetry_construct._contract import envvars
 from loki_telemetry_construct.runtimes import SKIP_REASONS, Skip, classify
-from tests.construct.apps import TEN_FUNCTIONS, Scenarios, annotation_paths, env_of, props_of
+from tests.construct.apps import (
+    TEN_FUNCTIONS,
+    Scenarios,
+    annotation_paths,
+    env_of,
+    node_function,
+    props_of,
+    stand_in_layers,
+)
 
 NATIVE_IDS = {
     "x86_64": "LokiTelemetryExtensionLayerNativeX86",
@@ -205,3 +216,43 @@ def test_functions_on_a_capacity_provider_are_instrumented(
     assert not annotation_paths(
         scenarios.stacks["ManagedInstances"], "warning", ".*loki-telemetry-construct.*"
     )
+
+
+def test_container_image_warning_says_how_to_put_the_extension_into_the_image() -> None:
+    message = runtimes.describe(Skip.CONTAINER_IMAGE, path="S/Image").message
+    assert "python -m loki_telemetry_construct write-layer" in message
+    assert "COPY loki-layer/ /opt/" in message
+
+
+@pytest.mark.parametrize(
+    ("arch", "body"), [("x86_64", b"\x7fELF stand-in x86_64"), ("arm64", b"\x7fELF stand-in arm64")]
+)
+def test_write_layer_copies_the_native_tree_for_a_dockerfile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], arch: str, body: bytes
+) -> None:
+    # GIVEN the built trees (stand-ins here)  WHEN the command writes one into a folder
+    with stand_in_layers():
+        assert cli.main(["write-layer", "--architecture", arch, str(tmp_path / "loki-layer")]) == 0
+    # THEN the folder is what lands in /opt, the binary executable, and the output says what to COPY
+    binary = tmp_path / "loki-layer" / "extensions" / "loki-telemetry-extension"
+    assert binary.read_bytes() == body
+    assert stat.S_IMODE(binary.stat().st_mode) == 0o755
+    assert "COPY loki-layer/ /opt/" in capsys.readouterr().out
+
+
+def test_a_missing_native_build_fails_synth_saying_how_to_build_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a checkout where the native trees were never built (the Python one was)
+
+    def missing(build: str, architecture: lambda_.Architecture | None = None) -> Path:
+        if build == "native":
+            raise layer.LayerNotBuiltError("the native extension for x86_64 is not built: run `make layers`")
+        with stand_in_layers():
+            return layer.layer_tree(build, architecture)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(layer, "layer_tree", missing)
+    app = App()
+    node_function(Stack(app, "S"), "Node")
+    with_loki_logging(app, loki_ip="10.0.0.5")
+    # WHEN it is synthesized  THEN synthesis stops with the layer's message (through jsii)
+    with pytest.raises(RuntimeError, match=r"not built: run `make layers`"):
+        app.synth()
