@@ -17,7 +17,8 @@ Used two ways (stdlib only, so both work without hatchling installed):
   ``LokiTelemetryLayer`` stages when the package runs from a checkout. Trees whose sources did not
   change since the last build are kept (``manifest.json`` records a digest of their sources).
 - hatchling's wheel build hook (:class:`LayerBuildHook`): the trees ship inside the wheel as
-  ``loki_telemetry_construct/_layers/``, so an installed wheel needs neither Go nor Python 3.10-3.13.
+  ``loki_telemetry_construct/_layers/`` (the Python tree as ``python.zip``, see :data:`PYTHON_ZIP`),
+  so an installed wheel needs neither Go nor Python 3.10-3.13.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -254,6 +256,31 @@ def build_native_trees(out: Path, archs: Sequence[str] = NATIVE_ARCHITECTURES) -
                 d.chmod(0o755)
 
 
+# --- the Python tree inside the wheel --------------------------------------------------------
+
+#: The Python tree's name in the wheel. A zip, not a folder: pip compiles every ``.py`` it installs
+#: and overwrites the installing interpreter's ``.pyc`` with a timestamp-based one, which would
+#: make the layer depend on the machine (and the minute) it was installed on.
+PYTHON_ZIP = "python.zip"
+#: Zip entries carry a date; the earliest one zip allows, so no build time leaks into the bytes.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def write_tree_zip(tree: Path, dest: Path) -> None:
+    """``tree`` as a zip whose bytes depend on its files only: sorted, stored, fixed dates, modes kept."""
+    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_STORED) as zf:
+        for path in source_files_all(tree):
+            info = zipfile.ZipInfo(path.relative_to(tree).as_posix(), date_time=_ZIP_EPOCH)
+            info.create_system = 3  # Unix: external_attr holds the mode
+            info.external_attr = (stat.S_IFREG | stat.S_IMODE(path.stat().st_mode)) << 16
+            zf.writestr(info, path.read_bytes())
+
+
+def source_files_all(root: Path) -> list[Path]:
+    """Every file under ``root`` (caches included: the tree's ``.pyc`` are its point), sorted."""
+    return sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.relative_to(root).as_posix())
+
+
 # --- all three --------------------------------------------------------------------------------
 
 
@@ -326,7 +353,12 @@ else:
             self._tmp = tempfile.TemporaryDirectory(prefix="loki-layers-")
             out = Path(self._tmp.name)
             build_layers(out, force=True)
-            build_data["force_include"][str(out)] = "loki_telemetry_construct/_layers"
+            write_tree_zip(out / "python", out / PYTHON_ZIP)
+            shutil.rmtree(out / "python")
+            # File by file: hatchling skips every __pycache__ folder of a force-included folder.
+            for path in source_files_all(out):
+                rel = path.relative_to(out).as_posix()
+                build_data["force_include"][str(path)] = f"loki_telemetry_construct/_layers/{rel}"
 
         def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
             tmp = getattr(self, "_tmp", None)

@@ -8,10 +8,14 @@ is a pure function of the library version, the same on every machine.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib.util
 import json
+import shutil
 import stat
+import tempfile
+import zipfile
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -21,20 +25,44 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-#: What an installed wheel ships: ``python/``, ``native/<arch>/`` and ``manifest.json``.
+#: What an installed wheel ships: ``python.zip``, ``native/<arch>/`` and ``manifest.json``.
 PACKAGED_LAYERS = Path(__file__).resolve().parent / "_layers"
 #: A checkout: ``src/loki_telemetry_construct`` sits two levels below the repository root.
 CHECKOUT = Path(__file__).resolve().parents[2]
 #: Where ``make layers`` puts the trees in a checkout (gitignored).
 CHECKOUT_LAYERS = CHECKOUT / "build" / "layers"
 
+#: The wheel ships the Python tree zipped: pip compiles every ``.py`` it installs, and would
+#: overwrite the installing interpreter's unchecked-hash ``.pyc`` with a timestamp-based one.
+PACKAGED_PYTHON_ZIP = PACKAGED_LAYERS / "python.zip"
+
+
+@functools.lru_cache(maxsize=4)
+def _unpacked(archive: Path) -> Path:
+    """``archive`` unpacked once per process into a temporary folder, file modes restored."""
+    dest = Path(tempfile.mkdtemp(prefix="loki-telemetry-layer-")).resolve()
+    # CDK copies the asset into cdk.out while the layer is constructed; nothing reads it later.
+    atexit.register(shutil.rmtree, dest, True)
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            target = (dest / info.filename).resolve()
+            if dest not in target.parents or info.is_dir():
+                continue  # our archives hold regular files only, all below the root
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(zf.read(info))
+            target.chmod(stat.S_IMODE(info.external_attr >> 16) or 0o644)
+    return dest
+
+
+def _python_root() -> Path:
+    if PACKAGED_PYTHON_ZIP.is_file():
+        return _unpacked(PACKAGED_PYTHON_ZIP)
+    return CHECKOUT / "extension" / "python"
+
+
 #: The Python build's source root: ``extensions/<launcher>`` plus the package beside it. In a
 #: checkout the sources themselves; in a wheel the shipped tree (same files plus ``.pyc``).
-LAYER_ROOT = (
-    CHECKOUT / "extension" / "python"
-    if (CHECKOUT / "extension" / "python").is_dir() and not PACKAGED_LAYERS.is_dir()
-    else PACKAGED_LAYERS / "python"
-)
+LAYER_ROOT = _python_root()
 
 EXTENSION_FILE = "extensions/loki-telemetry-extension"
 
@@ -139,6 +167,8 @@ def layer_tree(build: LayerBuild, architecture: lambda_.Architecture | None = No
     root = layers_root()
     if build == "python":
         tree = root / "python"
+        if root == PACKAGED_LAYERS and PACKAGED_PYTHON_ZIP.is_file():
+            tree = _unpacked(PACKAGED_PYTHON_ZIP)
         if not tree.is_dir():
             raise LayerNotBuiltError(f"the Python layer is not built ({tree} is missing): {HOW_TO_BUILD}")
         _fresh(root, "python")
