@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	ev "lokitelemetry/internal/envvars"
 )
@@ -22,7 +23,8 @@ const (
 	MetadataOverhead = 64
 	// splitReserve is the room kept in each split part for the " [split i/n]" marker.
 	splitReserve = 32
-	queueBlock   = 512
+	// queueBlock entries of 48 bytes make a 48 KiB block: a span of its own, freed whole.
+	queueBlock = 1024
 )
 
 func entrySize(e *Entry) int32 {
@@ -234,17 +236,28 @@ func EncodeRequests(entries []Entry, labels *[numStreams]string, metadata bool, 
 }
 
 // Buffer is a FIFO of entries bounded by their counted bytes; when full the oldest go (and are
-// counted). Held bytes include entries taken for a push and not yet settled. Entries live in
-// fixed blocks, so a full queue holds no spare half-empty array (what a doubling slice would).
+// counted). Held bytes include entries taken for a push and not yet settled.
+//
+// Memory is kept compact so that what is counted is what it costs (the RSS budget is the
+// buffer size x 1.1 + 8 MiB): entries live in fixed blocks of 1024 (48 KiB, no spare half of a
+// doubled slice), and lines up to 16 KiB are copied into 64 KiB slabs in arrival order, so an
+// entry costs its 48-byte Entry plus its bytes, and as the oldest entries go whole slabs are
+// freed rather than a scatter of small strings of every size class (measured with Loki down and
+// a 16 MiB buffer cycling 20/100/1000-byte lines: RSS 34 MiB with plain strings).
 type Buffer struct {
 	MaxBytes      int
-	blocks        [][]Entry
-	head          int // index of the first entry in blocks[0]
+	blocks        [][]Entry // blocks[0] is resliced as entries leave its front
 	n             int
+	slab          []byte
 	QueuedBytes   int
 	InflightBytes int
 	Dropped       int
 }
+
+const (
+	slabSize    = 64 << 10
+	maxSlabLine = slabSize / 4
+)
 
 // NewBuffer makes an empty buffer.
 func NewBuffer(maxBytes int) *Buffer { return &Buffer{MaxBytes: maxBytes} }
@@ -255,29 +268,46 @@ func (b *Buffer) Len() int { return b.n }
 // HeldBytes is queued plus in-flight bytes.
 func (b *Buffer) HeldBytes() int { return b.QueuedBytes + b.InflightBytes }
 
-func (b *Buffer) pushBack(e Entry) {
-	if len(b.blocks) == 0 || len(b.blocks[len(b.blocks)-1]) == queueBlock {
-		b.blocks = append(b.blocks, make([]Entry, 0, queueBlock))
+// compact copies a line into the current slab (the slab's bytes are never written again, so the
+// string stays immutable; the collector keeps the slab while any of its lines is referenced).
+func (b *Buffer) compact(s string) string {
+	n := len(s)
+	if n == 0 || n > maxSlabLine {
+		return s
 	}
+	if len(b.slab)+n > cap(b.slab) {
+		b.slab = make([]byte, 0, slabSize)
+	}
+	off := len(b.slab)
+	b.slab = append(b.slab, s...)
+	return unsafe.String(&b.slab[off], n)
+}
+
+func (b *Buffer) pushBack(e Entry) {
 	last := len(b.blocks) - 1
+	if last < 0 || len(b.blocks[last]) == cap(b.blocks[last]) {
+		b.blocks = append(b.blocks, make([]Entry, 0, queueBlock))
+		last++
+	}
 	b.blocks[last] = append(b.blocks[last], e)
 	b.n++
 }
 
-func (b *Buffer) front() *Entry { return &b.blocks[0][b.head] }
+func (b *Buffer) front() *Entry { return &b.blocks[0][0] }
 
 func (b *Buffer) popFront() Entry {
-	e := b.blocks[0][b.head]
-	b.blocks[0][b.head] = Entry{} // release the line for the collector
-	b.head++
+	first := b.blocks[0]
+	e := first[0]
+	first[0] = Entry{} // release the line for the collector
 	b.n--
-	if b.head == len(b.blocks[0]) && (len(b.blocks) > 1 || b.head == queueBlock) {
+	if len(first) == 1 && (len(b.blocks) > 1 || cap(first) == 1) {
 		b.blocks[0] = nil
 		b.blocks = b.blocks[1:]
-		b.head = 0
-	} else if b.n == 0 {
-		b.blocks = b.blocks[:0]
-		b.head = 0
+	} else {
+		b.blocks[0] = first[1:]
+	}
+	if b.n == 0 {
+		b.blocks = nil
 	}
 	return e
 }
@@ -286,6 +316,7 @@ func (b *Buffer) popFront() Entry {
 func (b *Buffer) Add(entries []Entry, now int64) int {
 	for i := range entries {
 		e := entries[i]
+		e.Line = b.compact(e.Line)
 		e.Arrival = now
 		e.Size = entrySize(&e)
 		b.QueuedBytes += int(e.Size)
@@ -336,7 +367,8 @@ func sizeOf(entries []Entry) int {
 // Settle ends the push of taken entries (delivered or given up on).
 func (b *Buffer) Settle(taken []Entry) { b.InflightBytes -= sizeOf(taken) }
 
-// PutBack returns entries whose push ran out of time to the front, oldest first.
+// PutBack returns entries whose push ran out of time to the front, oldest first. The taken
+// slice becomes the first block (no copy of the queue behind it).
 func (b *Buffer) PutBack(taken []Entry) {
 	if len(taken) == 0 {
 		return
@@ -344,15 +376,7 @@ func (b *Buffer) PutBack(taken []Entry) {
 	size := sizeOf(taken)
 	b.InflightBytes -= size
 	b.QueuedBytes += size
-	rest := make([]Entry, 0, b.n)
-	for b.n > 0 {
-		rest = append(rest, b.popFront())
-	}
-	b.blocks, b.head = nil, 0
-	for i := range taken {
-		b.pushBack(taken[i])
-	}
-	for i := range rest {
-		b.pushBack(rest[i])
-	}
+	block := taken[:len(taken):len(taken)] // full: pushBack never appends into it
+	b.blocks = append([][]Entry{block}, b.blocks...)
+	b.n += len(taken)
 }
