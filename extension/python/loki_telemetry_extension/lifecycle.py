@@ -90,6 +90,8 @@ class Shipper:
         #: adaptive: the idle gaps (ms) before the last DENSE_STREAK invokes, newest last.
         self._gaps: list[float] = []
         self._seen_invoke = False
+        #: Wall time (ns) the previous INVOKE's handling ended, i.e. ``next`` was called.
+        self._handled_ns = 0
         self._ready = _thread.allocate_lock()
         self._ready.acquire()  # released by the warm-up thread when it is done, either way
         self.listener = Listener(self._sink)
@@ -217,22 +219,30 @@ class Shipper:
             before_freeze = not dense
         else:
             before_freeze = mode == "end_of_invoke"
-        if before_freeze:
-            if rid is not None:
-                d.wait_runtime_done(rid, deadline)
-            d.flush(deadline)
-            return
-        if mode == "adaptive":
-            d.wake_sender()  # the previous invokes' lines go now, in this invoke's thawed time
-        high_water = self.cfg.max_buffer_bytes * self.cfg.high_water_percent // 100
-        if d.queued_bytes() >= high_water:
-            d.flush(deadline, below_bytes=high_water)
+        try:
+            if before_freeze:
+                if rid is not None:
+                    d.wait_runtime_done(rid, deadline)
+                d.flush(deadline)
+                return
+            if mode == "adaptive":
+                d.wake_sender()  # the previous invokes' lines go now, in this invoke's thawed time
+            high_water = self.cfg.max_buffer_bytes * self.cfg.high_water_percent // 100
+            if d.queued_bytes() >= high_water:
+                d.flush(deadline, below_bytes=high_water)
+        finally:
+            self._handled_ns = time.time_ns()
 
     def _dense(self, d: Dispatcher, previous: str | None, arrived_ns: int) -> bool:
-        """Record this invoke's idle gap (arrival - the previous invoke's runtimeDone time; 0 if
-        that has not arrived yet) and tell whether the last DENSE_STREAK gaps were all short."""
+        """Record this invoke's idle gap and tell whether the last DENSE_STREAK gaps were all short.
+
+        The gap is the time the environment sat idle: from the previous invoke's runtimeDone, or
+        from our own ``next`` if that came later (our push before the freeze is not idle time: a
+        slow Loki would otherwise make back-to-back invokes look sparse forever), to this INVOKE.
+        0 if the previous runtimeDone has not arrived yet (we called ``next`` without it)."""
         done_ns = d.runtime_done_ns(previous) if previous is not None else None
-        gap_ms = 0.0 if done_ns is None else max(0.0, (arrived_ns - done_ns) / 1e6)
+        idle_from = None if done_ns is None else max(done_ns, self._handled_ns)
+        gap_ms = 0.0 if idle_from is None else max(0.0, (arrived_ns - idle_from) / 1e6)
         self._gaps.append(gap_ms)
         del self._gaps[:-DENSE_STREAK]
         limit = self.cfg.dense_gap_ms
