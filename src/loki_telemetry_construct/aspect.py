@@ -106,7 +106,6 @@ class LokiLogging:
         self._layers: dict[tuple[Any, Build, str], lambda_.ILayerVersion] = {}
         self._aspects_on: dict[Any, list[LokiLogging]] = {}
         self._noticed: set[Any] = set()
-        self._runtime_names: dict[Any, str] = {}
         self._edge_possible: dict[Any, bool] = {}
         _LIVE.add(self)
 
@@ -168,10 +167,9 @@ class LokiLogging:
                     "Use include/exclude to pick one.",
                 )
             return
-        runtime_obj = fn.runtime
-        runtime = self._runtime_names.get(runtime_obj)
-        if runtime is None:  # Runtime objects are shared constants: one round trip each
-            runtime = self._runtime_names[runtime_obj] = runtime_obj.name
+        # jsii hands out a new proxy for each get of a CDK-made object, so nothing keyed on
+        # the Runtime object would ever hit: the classification is cached per runtime name.
+        runtime = fn.runtime.name
         build = runtimes.classify(runtime, self.settings.extension)
         if isinstance(build, Skip):
             self._warn(fn, build, runtime)
@@ -180,10 +178,15 @@ class LokiLogging:
         if self._may_be_edge(stack) and _is_edge_function(fn):
             self._warn(fn, Skip.LAMBDA_EDGE)
             return
-        if stack not in self._noticed:
+        if self.settings.notices and stack not in self._noticed:
+            # Keyed by object first (free for stacks made in Python), then by path: a stack
+            # made by CDK itself comes back as a new proxy each time.
             self._noticed.add(stack)
-            for warning_id, message in self.settings.notices:
-                Annotations.of(stack).add_warning_v2(warning_id, message)
+            path = stack.node.path
+            if path not in self._noticed:
+                self._noticed.add(path)
+                for warning_id, message in self.settings.notices:
+                    Annotations.of(stack).add_warning_v2(warning_id, message)
         arch = fn.architecture.name if build == "native" else ""
         layer = self._layer_for(stack, build, arch)
         try:
