@@ -130,6 +130,14 @@ def test_managed_instances_runtimes(runtime: str, supported: bool) -> None:
     assert runtimes.managed_instances_supported(runtime) is supported
 
 
+def test_every_runtime_managed_instances_run_gets_a_build() -> None:
+    on_capacity_providers = [name for name in _cdk_runtimes() if runtimes.managed_instances_supported(name)]
+    assert "provided.al2023" in on_capacity_providers
+    assert "nodejs22.x" in on_capacity_providers
+    for name in on_capacity_providers:
+        assert classify(name) in ("python", "native"), name
+
+
 # -- what the aspect does with it --------------------------------------------------------------
 def test_ten_function_stack_gives_each_function_the_layer_of_its_kind_and_architecture(
     scenarios: Scenarios, scenario_templates: dict[str, dict[str, Any]]
