@@ -54,6 +54,9 @@ SAMPLE_LINES = 3
 #: The Python function runs on this interpreter (it has boto3), whatever python3.X the template
 #: names: the emulator then starts awslambdaric under it, as Lambda's Python runtime does.
 PYTHON_FAMILY = "python"
+#: Lambda's Node.js and OS-only runtimes have no Python: the emulator then starts the extension
+#: chrooted where no interpreter is reachable, so only a static binary can run.
+NO_PYTHON = "no-python"
 
 Printer = Callable[[str], None]
 
@@ -78,6 +81,8 @@ class FunctionResult:
     extension_records: int = 0
     invoke_errors: list[str] = field(default_factory=list)
     extension_stderr: list[str] = field(default_factory=list)
+    #: How the emulator started the extension: None (beside the runtime) or "no-python".
+    extension_sandbox: str | None = None
     skipped_because: str = ""
     duration_s: float = 0.0
 
@@ -184,9 +189,7 @@ def run(
                 # /var/task is read-only in Lambda: no bytecode cache lands in the staged asset.
                 "PYTHONDONTWRITEBYTECODE": "1",
             }
-            result.functions.append(
-                _run_function(stack, spec, fn, env, moto, local.names, uploads, push_url, out)
-            )
+            result.functions.append(_run_function(stack, spec, fn, env, moto, local.names, uploads, out))
 
         out("== 3/3 count what Loki received, per function")
         for fr in result.functions:
@@ -271,7 +274,6 @@ def _run_function(
     moto: MotoServer,
     names: Mapping[str, str],
     uploads: int,
-    push_url: str,
     out: Printer,
 ) -> FunctionResult:
     started = time.monotonic()
@@ -281,11 +283,13 @@ def _run_function(
             "; ".join(_without_path(w, fn.path) for w in fn.warnings) or "no warning recorded"
         )
     out(f"-- {spec.construct_id} [{fn.runtime}, {fn.architecture}] as {function_name(spec.construct_id)}")
-    emulator = _emulator(stack, fn, spec, env, out)
+    emulator = _emulator(stack, fn, function_name(spec.construct_id), env, out)
+    fr.extension_sandbox = emulator.extension_sandbox
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(_close_quietly, emulator)
         emulator.start()
-        out(f"   initialised (extensions: {', '.join(_extension_names(emulator)) or 'none'})")
+        where = " in a sandbox with no Python" if fr.extension_sandbox == NO_PYTHON else ""
+        out(f"   initialised (extensions{where}: {', '.join(_extension_names(emulator)) or 'none'})")
         _upload_and_invoke(stack, spec, fn, moto, names, emulator, uploads, fr, out)
         shutdown = emulator.shutdown()
         out(
@@ -301,7 +305,7 @@ def _run_function(
 
 
 def _emulator(
-    stack: SynthesizedStack, fn: FunctionInfo, spec: SampleFunction, env: dict[str, str], out: Printer
+    stack: SynthesizedStack, fn: FunctionInfo, name: str, env: dict[str, str], out: Printer
 ) -> LambdaEmulator:
     code_dir = stack.asset_dir(fn.logical_id)
     if code_dir is None:
@@ -317,14 +321,13 @@ def _emulator(
         code_dir=code_dir,
         layers=layers,
         env=env,
-        function_name=function_name(spec.construct_id),
+        function_name=name,
         memory_mb=int(props.get("MemorySize", 128)),
         timeout_s=float(props.get("Timeout", 3)),
         log_format=str(props.get("LoggingConfig", {}).get("LogFormat", "Text")),
         runtime=None if python else fn.runtime,
         architecture=fn.architecture,
-        # Lambda's Node.js and OS-only runtimes have no Python: neither may the extension.
-        extension_sandbox=None if python else "no-python",
+        extension_sandbox=None if python else NO_PYTHON,
     )
 
 

@@ -19,7 +19,6 @@ from loki_telemetry_extension import envvars
 
 from demo import s3_events
 from integ import integ_s3_dynamodb
-from loki_telemetry_construct import WarningIds
 from sample_app import app as sample_app
 from sample_app.loki_settings import DEFAULT_LOKI_URL, LokiSettings
 from sample_app.stack import ASSET_EXCLUDES, FUNCTIONS, FUNCTIONS_DIR, SampleFunction, SampleStack
@@ -96,36 +95,40 @@ def test_go_is_built_into_a_static_bootstrap_for_the_templates_architecture(
     assert bootstrap.stat().st_mode & 0o111
 
 
-def test_the_python_function_gets_the_layer_and_the_loki_environment(
-    synthesized: tuple[SampleStack, Any],
+#: The build of the extension each function gets, by the layer's compatible architectures: the
+#: Python build (one layer, both) for Python 3.12; the native build for its architecture otherwise.
+EXPECTED_LAYER_ARCHITECTURES = {"TypeScript": ["x86_64"], "Python": ["x86_64", "arm64"], "Go": ["x86_64"]}
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.construct_id)
+def test_every_function_gets_the_layer_of_its_kind_and_the_loki_environment(
+    synthesized: tuple[SampleStack, Any], spec: SampleFunction
 ) -> None:
-    _, template = synthesized
-    _, fn = _by_path(template, "/Python/Resource")
+    stack, template = synthesized
+    _, fn = _by_path(template, f"/{spec.construct_id}/Resource")
     props = fn["Properties"]
     (layer,) = props["Layers"]
-    assert template["Resources"][layer["Ref"]]["Type"] == "AWS::Lambda::LayerVersion"
+    layer_props = template["Resources"][layer["Ref"]]["Properties"]
+    assert layer_props["CompatibleArchitectures"] == EXPECTED_LAYER_ARCHITECTURES[spec.construct_id]
+    build = "Python build" if spec.runtime.name.startswith("python") else "native build"
+    assert build in layer_props["Description"]
     env = props["Environment"]["Variables"]
     assert env[envvars.LOKI_URL] == LOKI
     assert env[envvars.DISPATCH_MIN_BATCH_SIZE] == "25"
     assert env[envvars.LOKI_LABELS] == '{"app":"loki-sample"}'
-
-
-@pytest.mark.parametrize("construct_id", ["TypeScript", "Go"])
-def test_typescript_and_go_get_a_layer_or_the_aspects_warning(
-    synthesized: tuple[SampleStack, Any], construct_id: str
-) -> None:
-    # Instrumented with the native build where the library has it; never skipped in silence.
-    stack, template = synthesized
-    _, fn = _by_path(template, f"/{construct_id}/Resource")
-    warnings = Annotations.from_stack(stack).find_warning(
-        f"/LokiSampleApp/{construct_id}",
-        Match.string_like_regexp(f".*\\[ack: {WarningIds.NON_PYTHON_RUNTIME}\\]"),
+    # Instrumented, so no skip warning of the aspect's for it.
+    assert (
+        Annotations.from_stack(stack).find_warning(f"/LokiSampleApp/{spec.construct_id}", Match.any_value())
+        == []
     )
-    if "Layers" in fn["Properties"]:
-        assert fn["Properties"]["Environment"]["Variables"][envvars.LOKI_URL] == LOKI
-        assert warnings == []
-    else:
-        assert len(warnings) == 1
+
+
+def test_the_typescript_and_go_functions_share_one_native_layer(synthesized: tuple[SampleStack, Any]) -> None:
+    _, template = synthesized
+    layers = {
+        cid: _by_path(template, f"/{cid}/Resource")[1]["Properties"]["Layers"] for cid in ("TypeScript", "Go")
+    }
+    assert layers["TypeScript"] == layers["Go"]
 
 
 def test_each_prefix_goes_to_its_own_function(synthesized: tuple[SampleStack, Any]) -> None:
