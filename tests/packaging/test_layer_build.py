@@ -24,7 +24,7 @@ def _modes(tree: Path) -> dict[str, int]:
 
 
 def _same_bytes(a: Path, b: Path) -> bool:
-    cmp = filecmp.dircmp(a, b)
+    cmp = filecmp.dircmp(a, b, ignore=[])  # the default ignores __pycache__: the point here
     if cmp.left_only or cmp.right_only or cmp.funny_files:
         return False
     _, mismatch, errors = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
@@ -64,8 +64,10 @@ def test_the_tree_is_complete_with_fixed_modes_whatever_the_source_modes(tmp_pat
     # and one unchecked-hash .pyc per module and supported Python
     modules = sorted(p.stem for p in (source / "loki_telemetry_extension").glob("*.py"))
     tags = sorted(f"cpython-{v.replace('.', '')}" for v in hatch_build.PYTHON_VERSIONS)
-    pycs = sorted(p.name for p in (tmp_path / "out").rglob("*.pyc"))
-    assert pycs == sorted(f"{m}.{t}.pyc" for m in modules for t in tags)
+    pycs = sorted((tmp_path / "out").rglob("*.pyc"))
+    assert sorted(p.name for p in pycs) == sorted(f"{m}.{t}.pyc" for m in modules for t in tags)
+    # PEP 552 flags: hash-based, source never checked (the asset zip loses mtimes anyway).
+    assert {int.from_bytes(p.read_bytes()[4:8], "little") for p in pycs} == {0b01}
 
 
 def test_two_builds_give_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
