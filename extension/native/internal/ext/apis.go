@@ -78,12 +78,18 @@ func call(c *http.Client, method, url string, headers map[string]string, body []
 	return &Response{Status: resp.StatusCode, Headers: h, Body: data}, nil
 }
 
+// head is the start of a body as Python shows bytes (b'...'), as in the Python build's messages.
 func head(b []byte, n int) string {
 	if len(b) > n {
 		b = b[:n]
 	}
-	return strconv.Quote(string(b))
+	return "b" + pyRepr(string(b))
 }
+
+// TelemetryAPIError: the subscription was refused (named as in the Python build's message).
+type TelemetryAPIError struct{ msg string }
+
+func (e *TelemetryAPIError) Error() string { return "TelemetryAPIError: " + e.msg }
 
 // Register for the given events; keeps and returns the extension id.
 func (a *ExtensionsAPI) Register(name string, events []string) (string, error) {
@@ -153,7 +159,7 @@ func Subscribe(runtimeAPI, extensionID string, body []byte) error {
 	case 202:
 		return ErrTelemetryUnsupported
 	}
-	return fmt.Errorf("telemetry subscribe answered %d: %s", resp.Status, head(resp.Body, 300))
+	return &TelemetryAPIError{fmt.Sprintf("telemetry subscribe answered %d: %s", resp.Status, head(resp.Body, 300))}
 }
 
 // Listener is the Telemetry API destination: it answers 200 at once, then hands the body on.

@@ -57,6 +57,8 @@ type Shipper struct {
 	prevRID string
 	gaps    []int64 // idle gaps (ms) of the last DENSE_STREAK invokes
 	lastRID string
+	// handledNs is the wall time the previous INVOKE's handling ended (next was called).
+	handledNs int64
 }
 
 // NewShipper starts the listener and subscribes. Nothing slow happens here: the credential fetch
@@ -223,6 +225,7 @@ func (s *Shipper) OnInvoke(e *Event) {
 	if d == nil {
 		return
 	}
+	defer func() { s.handledNs = time.Now().UnixNano() }()
 	d.SetDeadline(deadline) // also wakes the sender: leftovers from before the freeze go now
 	switch s.cfg.Flush {
 	case FlushEndOfInvoke:
@@ -241,12 +244,15 @@ func (s *Shipper) OnInvoke(e *Event) {
 	}
 }
 
-// dense: each of the last DENSE_STREAK idle gaps (this INVOKE's arrival minus the previous
-// invoke's runtimeDone time; 0 if that has not arrived yet) is at most LOKI_DENSE_GAP_MS.
+// dense: each of the last DENSE_STREAK idle gaps is at most LOKI_DENSE_GAP_MS. The idle gap is
+// the time the environment sat idle before this INVOKE: from the previous invoke's runtimeDone,
+// or from our own next if that came later (a push before the freeze is not idle time: a slow
+// Loki would otherwise make back-to-back invokes look sparse forever); 0 if that runtimeDone
+// has not arrived yet (we called next without it).
 func (s *Shipper) dense(d *Dispatcher, prevRID string, arrival time.Time) bool {
 	var gap int64
 	if t, ok := d.RuntimeDoneTime(prevRID); ok && prevRID != "" {
-		gap = max(0, (arrival.UnixNano()-t)/1e6)
+		gap = max(0, (arrival.UnixNano()-max(t, s.handledNs))/1e6)
 	}
 	s.gaps = append(s.gaps, gap)
 	if len(s.gaps) > ev.DENSE_STREAK {
