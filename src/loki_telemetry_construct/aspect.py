@@ -163,8 +163,8 @@ class LokiLogging:
                 Annotations.of(fn).add_warning_v2(
                     WarningIds.CONFLICTING_SETTINGS,
                     f"Loki logging: {fn.node.path} is selected by more than one LokiLogging aspect with "
-                    f"different settings; the first applied wins (this one: {self.settings.describe()}). "
-                    "Use include/exclude to pick one.",
+                    "different settings, and the first applied wins: this one "
+                    f"({self.settings.describe()}) was not applied. Use include/exclude to pick one.",
                 )
             return
         # jsii hands out a new proxy for each get of a CDK-made object, so nothing keyed on

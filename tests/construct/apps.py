@@ -381,6 +381,20 @@ def _build_scenarios() -> Scenarios:
     s.fns["excl_other"] = py_function(st, "Other")
     with_loki_logging(st, loki_ip="10.0.0.5", exclude=[wrapper])
 
+    # An aspect on a SingletonFunction wrapper (not a scope of the function it wraps) and one
+    # on the stack, with different settings: one layer, and a warning.
+    st = stack("SingletonTwoAspects")
+    wrapped = lambda_.SingletonFunction(
+        st,
+        "Wrapper",
+        uuid="3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="index.handler",
+        code=lambda_.Code.from_inline(CODE),
+    )
+    with_loki_logging(wrapped, loki_ip="10.0.0.7")
+    with_loki_logging(st, loki_ip="10.0.0.8")
+
     # A function that already uses Lambda's 5 layers.
     st = stack("LayerLimit")
     layers = [

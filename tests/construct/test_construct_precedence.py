@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk.assertions import Template
 
 from loki_telemetry_construct import WarningIds
 from loki_telemetry_construct._contract import envvars
-from tests.construct.apps import Precedence, annotation_paths, env_of, props_of
+from tests.construct.apps import Precedence, Scenarios, annotation_paths, env_of, props_of
 
 
 def _ip(p: Precedence, key: str) -> str:
@@ -55,3 +57,20 @@ def test_no_conflict_warning_without_a_conflict(precedence: Precedence) -> None:
     assert not annotation_paths(outer, "warning", ".*loki-telemetry-construct.*")
     path = precedence.fns["not_included"].node.path
     assert not annotation_paths(precedence.stacks["Inner"], "warning", f".*{path} is selected.*")
+
+
+def test_singleton_wrapper_and_stack_aspects_give_one_layer_and_a_warning(
+    scenarios: Scenarios, scenario_templates: dict[str, Any]
+) -> None:
+    # The wrapper is not a scope of the function CDK puts at the stack root, but reaching the
+    # function through the wrapper, both aspects see each other: the wrapper's is more specific.
+    t = scenario_templates["SingletonTwoAspects"]
+    (fn,) = [r["Properties"] for r in t["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(fn["Layers"]) == 1
+    assert fn["Environment"]["Variables"][envvars.LOKI_IP] == "10.0.0.7"
+    st = scenarios.stacks["SingletonTwoAspects"]
+    assert annotation_paths(
+        st,
+        "warning",
+        ".*on 'SingletonTwoAspects/Wrapper' \\(LOKI_IP=10.0.0.7\\) and on 'SingletonTwoAspects'.*",
+    )
