@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import textwrap
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,7 +18,15 @@ from constructs import Construct, IConstruct
 from . import grants, options, runtimes
 from .layer import LokiTelemetryLayer
 from .runtimes import Build, Extension, Skip
-from .settings import OPTION_NAMES, CredentialSource, Flush, LokiOptions, Selector, TelemetryBuffering
+from .settings import (
+    OPTION_NAMES,
+    CredentialSource,
+    Flush,
+    LokiOptions,
+    Selector,
+    TelemetryBuffering,
+    param_docs,
+)
 from .warning_ids import LAYER_ERROR_PREFIX, WarningIds
 
 #: Id of the Python build's layer the aspect creates in each stack that needs one.
@@ -332,6 +341,11 @@ def with_loki_logging(
     aspect = LokiLogging(**{name: given[name] for name in OPTION_NAMES})
     Aspects.of(scope).add(aspect, priority=AspectPriority.MUTATING)
     return aspect
+
+
+# Each option is documented once, in LokiOptions: both signatures show it in help() and IDEs.
+LokiLogging.__doc__ = f"{LokiLogging.__doc__}\n{textwrap.indent(param_docs(), '    ')}\n"
+with_loki_logging.__doc__ = f"{with_loki_logging.__doc__}\n{textwrap.indent(param_docs(), '    ')}\n"
 
 
 def _selectors(option: str, value: Sequence[Selector] | None) -> tuple[Selector, ...]:

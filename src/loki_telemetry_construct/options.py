@@ -63,7 +63,7 @@ class Settings:
     def difference(self, other: Settings) -> tuple[str, str]:
         """What differs between two settings, each side as ``NAME=value, ...``."""
         mine, theirs = self._items(), other._items()
-        keys = sorted(set(mine) | set(theirs), key=lambda k: k)
+        keys = sorted(set(mine) | set(theirs))
         return (
             ", ".join(f"{k}={mine.get(k, '<unset>')}" for k in keys if mine.get(k) != theirs.get(k)),
             ", ".join(f"{k}={theirs.get(k, '<unset>')}" for k in keys if mine.get(k) != theirs.get(k)),

@@ -289,6 +289,15 @@ def env_vars_of(option: str) -> tuple[str, ...]:
     return tuple(f.metadata["env"])
 
 
+def param_docs() -> str:
+    """``:param name: rule (default ...)`` lines for the docstrings of the public signatures."""
+    lines = []
+    for f in dataclasses.fields(LokiOptions):
+        text = f"{f.metadata['rule']} (default: {f.metadata['default']})".replace("`", "").replace("\\|", "|")
+        lines.append(f":param {f.name}: {text}")
+    return "\n".join(lines)
+
+
 def options_table_markdown() -> str:
     """The README's options table, generated from :class:`LokiOptions`."""
     rows = [

@@ -142,3 +142,9 @@ def test_every_flush_mode_round_trips(mode: str) -> None:
     cfg = config.load({**env, "AWS_LAMBDA_FUNCTION_NAME": "fn"})
     assert cfg.problems == ()
     assert cfg.flush_mode == mode
+
+
+@pytest.mark.parametrize("target", [LokiLogging, with_loki_logging], ids=["LokiLogging", "with_loki_logging"])
+def test_every_option_is_documented_in_the_public_docstrings(target: Any) -> None:
+    documented = re.findall(r":param (\w+):", target.__doc__ or "")
+    assert documented == list(OPTION_NAMES)
