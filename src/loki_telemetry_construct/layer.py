@@ -8,10 +8,12 @@ is a pure function of the library version, the same on every machine.
 
 from __future__ import annotations
 
-import atexit
 import functools
+import hashlib
 import importlib.util
+import io
 import json
+import os
 import shutil
 import stat
 import tempfile
@@ -37,21 +39,64 @@ CHECKOUT_LAYERS = CHECKOUT / "build" / "layers"
 PACKAGED_PYTHON_ZIP = PACKAGED_LAYERS / "python.zip"
 
 
+def _cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "loki-telemetry-construct"
+
+
+def _matches(archive: zipfile.ZipFile, folder: Path) -> bool:
+    """True if ``folder`` holds exactly the archive's files, bytes and modes."""
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    if files != sorted(i.filename for i in archive.infolist() if not i.is_dir()):
+        return False
+    for info in archive.infolist():
+        path = folder / info.filename
+        mode = stat.S_IMODE(info.external_attr >> 16) or 0o644
+        if stat.S_IMODE(path.stat().st_mode) != mode or path.read_bytes() != archive.read(info):
+            return False
+    return True
+
+
+def _extract(archive: zipfile.ZipFile, dest: Path) -> None:
+    for info in archive.infolist():
+        target = (dest / info.filename).resolve()
+        if dest.resolve() not in target.parents or info.is_dir():
+            continue  # our archives hold regular files only, all below the root
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(archive.read(info))
+        # zipfile does not restore modes; Lambda only starts executable extensions.
+        target.chmod(stat.S_IMODE(info.external_attr >> 16) or 0o644)
+
+
 @functools.lru_cache(maxsize=4)
-def _unpacked(archive: Path) -> Path:
-    """``archive`` unpacked once per process into a temporary folder, file modes restored."""
-    dest = Path(tempfile.mkdtemp(prefix="loki-telemetry-layer-")).resolve()
-    # CDK copies the asset into cdk.out while the layer is constructed; nothing reads it later.
-    atexit.register(shutil.rmtree, dest, True)
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            target = (dest / info.filename).resolve()
-            if dest not in target.parents or info.is_dir():
-                continue  # our archives hold regular files only, all below the root
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(zf.read(info))
-            target.chmod(stat.S_IMODE(info.external_attr >> 16) or 0o644)
-    return dest
+def _unpacked(archive_path: Path) -> Path:
+    """The zipped tree as a folder, unpacked once per machine and library version.
+
+    Content-addressed under the user's cache folder and never deleted: the staged asset may be
+    read after the app exits (``cdk synth --no-staging`` points the assembly at it). Checked
+    against the archive on first use in each process, so an altered copy is replaced, not staged.
+    """
+    data = archive_path.read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        dest = _cache_home() / f"{archive_path.stem}-{hashlib.sha256(data).hexdigest()[:24]}"
+        if dest.is_dir() and _matches(archive, dest):
+            return dest
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+        except OSError:  # no writable cache folder (e.g. a read-only home): a private copy
+            tmp = Path(tempfile.mkdtemp(prefix="loki-telemetry-layer-"))
+            _extract(archive, tmp)
+            return tmp
+        _extract(archive, tmp)
+        if dest.is_dir():
+            shutil.rmtree(dest, ignore_errors=True)  # altered or half-written: replaced whole
+        try:
+            os.rename(tmp, dest)  # atomic: a concurrent synth sees all of it or none
+        except OSError:  # another process got there first
+            if not (dest.is_dir() and _matches(archive, dest)):
+                return tmp  # keep this private copy rather than stage something else
+            shutil.rmtree(tmp, ignore_errors=True)
+        return dest
 
 
 def _python_root() -> Path:

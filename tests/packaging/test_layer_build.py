@@ -133,7 +133,9 @@ def test_a_binary_for_the_wrong_architecture_fails_the_build(
         hatch_build.build_native_trees(tmp_path / "native")
 
 
-def test_the_wheel_zip_depends_on_the_files_only_and_unpacks_with_modes(tmp_path: Path) -> None:
+def test_the_wheel_zip_depends_on_the_files_only_and_unpacks_with_modes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # GIVEN the Python tree, zipped twice with different file times in between
     tree = tmp_path / "python"
     hatch_build.build_python_tree(tree)
@@ -143,6 +145,17 @@ def test_the_wheel_zip_depends_on_the_files_only_and_unpacks_with_modes(tmp_path
     hatch_build.write_tree_zip(tree, tmp_path / "b.zip")
     # THEN the bytes are the same, and the construct unpacks exactly the tree, modes included
     assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    layer._unpacked.cache_clear()
     unpacked = layer._unpacked(tmp_path / "a.zip")
+    assert unpacked.is_relative_to(tmp_path / "cache")
     assert _same_bytes(tree, unpacked)
     assert _modes(tree) == _modes(unpacked)
+    # An altered copy in the cache (a lost executable bit, an edited file) is replaced, not staged.
+    (unpacked / LAUNCHER).chmod(0o644)
+    (unpacked / "loki_telemetry_extension" / "envvars.py").write_text("# edited\n")
+    layer._unpacked.cache_clear()
+    again = layer._unpacked(tmp_path / "a.zip")
+    assert _same_bytes(tree, again)
+    assert _modes(tree) == _modes(again)
+    layer._unpacked.cache_clear()

