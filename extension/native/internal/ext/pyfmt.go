@@ -1,6 +1,7 @@
 package ext
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -136,4 +137,76 @@ func pyStr(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// pyJSON re-renders a JSON value as Python's json.dumps(value, ensure_ascii=False) with the given
+// separators does: keys in their order, strings re-escaped the Python way ("\u00e9" becomes é),
+// numbers as Python prints them (2.50 -> 2.5). ok is false for text that is not JSON.
+func pyJSON(raw []byte, itemSep, keySep string) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var b []byte
+	var write func() bool
+	write = func() bool {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			closing := byte(']')
+			if v == '{' {
+				closing = '}'
+			}
+			b = append(b, byte(v))
+			first := true
+			for dec.More() {
+				if !first {
+					b = append(b, itemSep...)
+				}
+				first = false
+				if v == '{' {
+					kt, err := dec.Token()
+					if err != nil {
+						return false
+					}
+					k, _ := kt.(string)
+					b = appendJSONString(b, k)
+					b = append(b, keySep...)
+				}
+				if !write() {
+					return false
+				}
+			}
+			if _, err := dec.Token(); err != nil {
+				return false
+			}
+			b = append(b, closing)
+		case string:
+			b = appendJSONString(b, v)
+		case json.Number:
+			s := pyNumber(v)
+			if f, err := v.Float64(); err != nil && !isIntLiteral(string(v)) {
+				if f > 0 {
+					s = "Infinity"
+				} else if f < 0 {
+					s = "-Infinity"
+				}
+			}
+			b = append(b, s...)
+		case bool:
+			if v {
+				b = append(b, "true"...)
+			} else {
+				b = append(b, "false"...)
+			}
+		case nil:
+			b = append(b, "null"...)
+		}
+		return true
+	}
+	if !write() {
+		return "", false
+	}
+	return string(b), true
 }
