@@ -12,10 +12,12 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	ev "lokitelemetry/internal/envvars"
 )
 
-// UserAgent of every push.
-const UserAgent = "loki-telemetry-extension/0.1"
+// UserAgent of every push, the same in both builds.
+const UserAgent = "loki-telemetry-extension/" + ev.EXTENSION_VERSION
 
 // maxResponseBody: only the start of an answer is kept (messages quote 300 bytes of it).
 const maxResponseBody = 64 * 1024
