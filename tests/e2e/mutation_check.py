@@ -341,8 +341,13 @@ def run(build: str, name: str, mutant: Mutant, workdir: Path) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.e2e.mutation_check")
     parser.add_argument("--build", choices=["python", "native", "both"], default="both")
+    parser.add_argument(
+        "--source", type=Path, default=REPO, help="a checkout whose extension/ to mutate (default: this one)"
+    )
     parser.add_argument("names", nargs="*")
     args = parser.parse_args(argv)
+    for build in SOURCES:
+        SOURCES[build] = args.source / "extension" / build
     builds = ["python", "native"] if args.build == "both" else [args.build]
     known = {n for b in builds for n in MUTANTS[b]}
     unknown = [n for n in args.names if n not in known]

@@ -166,7 +166,7 @@ def test_extension_logs_never_loop_back_the_extensions_own_diagnostics(
 
 
 def test_loki_ip_means_port_3100_and_the_push_path(make_emulator: MakeEmulator) -> None:
-    """The seed's LOKI_IP contract: ``http://<LOKI_IP>:3100/loki/api/v1/push``. The receiver
+    """The LOKI_IP contract: ``http://<LOKI_IP>:3100/loki/api/v1/push``. The receiver
     sits on port 3100 of a spare loopback address (all of 127.0.0.0/8 is loopback), so a
     demo's Loki on 127.0.0.1:3100 cannot collide with it."""
     from harness.loki_receiver import LokiReceiver
