@@ -226,11 +226,11 @@ func (d *Dispatcher) PushSoon() {
 	d.poke()
 }
 
-// QueuedBytes is the counted size of what is queued and in flight.
+// QueuedBytes is the counted size of what is queued (not in flight).
 func (d *Dispatcher) QueuedBytes() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.buf.HeldBytes()
+	return d.buf.QueuedBytes
 }
 
 // Pending is the number of queued entries.
@@ -309,20 +309,31 @@ func (d *Dispatcher) Flush(deadline time.Time) bool {
 	return d.FlushUntil(deadline, 0)
 }
 
-// FlushUntil pushes until at most belowBytes are held (0: empty) or the deadline.
+// FlushUntil pushes until fewer than belowBytes are queued (0: until nothing is queued or in
+// flight) or the deadline. A push the background sender has in flight is waited for (pushMu):
+// its entries are not queued any more, but they are not in Loki yet either.
 func (d *Dispatcher) FlushUntil(deadline time.Time, belowBytes int) bool {
 	for {
+		d.pushMu.Lock()
 		d.mu.Lock()
-		empty := d.buf.Len() == 0 && !d.reportDueLocked()
-		below := belowBytes > 0 && d.buf.HeldBytes() < belowBytes
+		var reached bool
+		if belowBytes > 0 {
+			reached = d.buf.QueuedBytes < belowBytes
+		} else {
+			reached = d.buf.Len() == 0 && !d.reportDueLocked()
+		}
 		d.mu.Unlock()
-		if empty || below {
+		if reached {
+			d.pushMu.Unlock()
 			return true
 		}
 		if !time.Now().Before(deadline) {
+			d.pushMu.Unlock()
 			return false
 		}
-		if !d.pushOnce(func() time.Time { return deadline }, time.Sleep) {
+		ok := d.pushOnceLocked(func() time.Time { return deadline }, time.Sleep)
+		d.pushMu.Unlock()
+		if !ok {
 			return false
 		}
 	}
@@ -452,6 +463,10 @@ func (d *Dispatcher) senderDeadline() time.Time {
 func (d *Dispatcher) pushOnce(deadline func() time.Time, wait func(time.Duration)) bool {
 	d.pushMu.Lock()
 	defer d.pushMu.Unlock()
+	return d.pushOnceLocked(deadline, wait)
+}
+
+func (d *Dispatcher) pushOnceLocked(deadline func() time.Time, wait func(time.Duration)) bool {
 	d.mu.Lock()
 	report, hasReport := d.dropReportEntryLocked()
 	taken := d.buf.Take(d.maxReq)

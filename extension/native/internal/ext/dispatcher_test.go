@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -212,5 +213,33 @@ func TestMetadataFallbackResendsOnlyWhatLokiDidNotStore(t *testing.T) {
 				t.Fatalf("stats %+v", st)
 			}
 		})
+	}
+}
+
+// End of invoke: entries the background sender has in flight are not queued any more but not in
+// Loki yet either: the main goroutine's flush must wait for that push before next (freeze).
+func TestFlushWaitsForTheSendersPushInFlight(t *testing.T) {
+	captureDiag(t)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var completed atomic.Bool
+	var once sync.Once
+	f := &fakeLoki{answer: func(string) *Response {
+		once.Do(func() { close(entered); <-release })
+		completed.Store(true)
+		return &Response{Status: 204}
+	}}
+	d := NewDispatcher(DispatcherOptions{
+		Converter: NewConverter(false, false, 256000, false), Send: f.send, Labels: StreamLabels("fn", nil),
+		BatchSize: 1, FlushInterval: time.Hour, MaxBufferBytes: 1 << 20, URLForMessages: "http://loki",
+	})
+	d.Start()
+	defer d.StopSender()
+	d.Accept([]byte(delivery))
+	<-entered // the sender took the entries and is pushing them
+	// Released later whatever the order; a flush that did not wait returns before it.
+	time.AfterFunc(50*time.Millisecond, func() { close(release) })
+	if !d.Flush(time.Now().Add(5*time.Second)) || !completed.Load() {
+		t.Fatal("flush returned while the sender's push was still in flight")
 	}
 }
