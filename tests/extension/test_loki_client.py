@@ -131,3 +131,18 @@ def test_ipv6_and_default_ports() -> None:
         "logs.example:8080",
         "/x",
     )
+
+
+def test_user_agent_names_the_one_version(loki: FakeLoki) -> None:
+    import re
+    from pathlib import Path
+
+    from loki_telemetry_extension.envvars import EXTENSION_VERSION
+
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    m = re.search(r'^version = "([^"]+)"', pyproject, re.M)
+    assert m is not None and m.group(1) == EXTENSION_VERSION  # the library's version, one constant
+    import gzip
+
+    LokiClient(loki.url).send(gzip.compress(b"{\"streams\": []}"), timeout=5)
+    assert loki.requests[0].headers["user-agent"] == f"loki-telemetry-extension/{EXTENSION_VERSION}"

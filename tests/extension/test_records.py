@@ -363,3 +363,40 @@ def test_repeat_detection_is_shared_between_fast_and_general_paths() -> None:
         ("y", 0),
     ]
     assert out.entries[-1][3] == {"request_id": "r2"}  # the request id set by the general path
+
+
+def test_tenant_id_of_json_records_and_platform_events_is_metadata() -> None:
+    c = conv(ship_platform=True)
+    rec = {"timestamp": T, "level": "INFO", "message": "hi", "requestId": "r-1", "tenantId": "blue"}
+    out = c.convert(body(
+        {"time": T, "type": "platform.start", "record": {"requestId": "r-1", "tenantId": "blue"}},
+        {"time": T, "type": "function", "record": rec},
+    ))
+    assert [e[3] for e in out.entries] == [
+        {"request_id": "r-1", "tenant_id": "blue"},
+        {"request_id": "r-1", "level": "INFO", "tenant_id": "blue"},
+    ]
+    assert list(out.entries[1][3] or {}) == ["request_id", "level", "tenant_id"]  # the fold order
+
+
+def test_node_text_format_gives_level_and_request_id() -> None:
+    line = "2024-03-05T06:07:08.123Z\t8f5e1c2a-1111-2222-3333-444455556666\tWARN\tcareful\n"
+    out = conv().convert(body({"time": T, "type": "function", "record": line}))
+    assert out.entries[0][3] == {"request_id": "8f5e1c2a-1111-2222-3333-444455556666", "level": "WARN"}
+    before_first = "2024-03-05T06:07:08.123Z\tundefined\tINFO\tinit\n"  # Node logs before any request
+    out = conv().convert(body({"time": T, "type": "function", "record": before_first}))
+    assert out.entries[0][3] == {"level": "INFO"}
+
+
+def test_without_attribution_by_start_a_plain_line_has_no_request_id() -> None:
+    c = conv(attribute_by_start=False)
+    out = c.convert(body(
+        {"time": T, "type": "platform.start", "record": {"requestId": "r-1"}},
+        {"time": T, "type": "function", "record": "plain print\n"},
+    ))
+    assert out.entries[0][3] is None and c.current_request_id is None
+
+
+def test_runtime_done_comes_with_its_event_time() -> None:
+    out = conv().convert(body({"time": T, "type": "platform.runtimeDone", "record": {"requestId": "r"}}))
+    assert (out.runtime_done, out.runtime_done_ns) == (["r"], [T_NS])

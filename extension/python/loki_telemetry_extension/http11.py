@@ -14,7 +14,7 @@ import _socket
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Protocol
+    from typing import Any, Protocol
 
     class Readable(Protocol):
         def readline(self, limit: int = -1, /) -> bytes: ...
@@ -209,8 +209,49 @@ def encode_request(method: str, path: str, host: str, headers: dict[str, str], b
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def connect(address: tuple[str, int], timeout: float | None) -> _socket.socket:
-    """Like ``socket.create_connection`` (every address of the host, in order), on ``_socket``."""
+def connect(
+    address: tuple[str, int],
+    timeout: float | None,
+    *,
+    tls: bool = False,
+    ssl_context: Any = None,
+    deadline: float | None = None,
+) -> _socket.socket:
+    """The one way the extension opens a connection: every address of the host in order (like
+    ``socket.create_connection``), on ``_socket``; with ``tls`` wrapped by ``ssl_context`` (default:
+    the system's CAs, hostname checked). ``ssl``/``socket`` are imported only for TLS (Loki over
+    https, AWS endpoints): never on the init path. With ``deadline`` (monotonic), the connect and
+    the TLS handshake together get only what is left of it.
+    """
+    if deadline is not None:
+        timeout = _left(deadline)
+    sock = _tcp(address, timeout)
+    if not tls:
+        return sock
+    import socket
+    import ssl
+
+    plain = socket.socket(fileno=sock.detach())
+    try:
+        plain.settimeout(_left(deadline) if deadline is not None else timeout)
+        context = ssl_context if ssl_context is not None else ssl.create_default_context()
+        wrapped: _socket.socket = context.wrap_socket(plain, server_hostname=address[0])
+        return wrapped
+    except BaseException:
+        plain.close()
+        raise
+
+
+def _left(deadline: float) -> float:
+    import time
+
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("no time left for the push")
+    return left
+
+
+def _tcp(address: tuple[str, int], timeout: float | None) -> _socket.socket:
     host, port = address
     last: OSError | None = None
     try:

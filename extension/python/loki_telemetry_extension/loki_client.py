@@ -6,16 +6,16 @@ Our own small client over socket/ssl rather than ``http.client`` (which imports
 
 from __future__ import annotations
 
-import socket
 import time
 
 from . import http11
+from .envvars import EXTENSION_VERSION
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-USER_AGENT = "loki-telemetry-extension/0.1"
+USER_AGENT = f"loki-telemetry-extension/{EXTENSION_VERSION}"
 
 
 class LokiClient:
@@ -42,7 +42,7 @@ class LokiClient:
             token = base64.b64encode(f"{unquote(user)}:{unquote(pw)}".encode()).decode()
             self.headers["Authorization"] = f"Basic {token}"
         self.headers.update(headers or {})
-        self._sock: socket.socket | None = None
+        self._sock: Any = None
         self._rfile: Any = None
         self._ssl_context: Any = None
 
@@ -55,19 +55,12 @@ class LokiClient:
         self._sock = self._rfile = None
 
     def _connect(self, deadline: float) -> None:
-        sock = socket.create_connection((self.host, self.port), timeout=_left(deadline))
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.tls:
-                if self._ssl_context is None:
-                    import ssl
+        if self.tls and self._ssl_context is None:
+            import ssl
 
-                    self._ssl_context = ssl.create_default_context()
-                sock.settimeout(_left(deadline))  # the TLS handshake gets only what is left
-                sock = self._ssl_context.wrap_socket(sock, server_hostname=self.host)
-        except BaseException:
-            sock.close()
-            raise
+            self._ssl_context = ssl.create_default_context()  # kept: reconnects reuse its session cache
+        sock = http11.connect((self.host, self.port), None, tls=self.tls, ssl_context=self._ssl_context,
+                              deadline=deadline)
         self._sock = sock
         self._rfile = _DeadlineReader(sock)
 
@@ -109,11 +102,7 @@ class LokiClient:
         return resp
 
 
-def _left(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("no time left for the push")
-    return left
+_left = http11._left
 
 
 class _DeadlineReader(http11.SocketReader):

@@ -152,20 +152,13 @@ def _call(env: Mapping[str, str], arn: str) -> Any:
 
 def _post(host: str, port: int, tls: bool, host_header: str, path: str, headers: dict[str, str],
           body: bytes) -> http11.Response:
-    import socket
-
-    sock = socket.create_connection((host, port), timeout=FETCH_TIMEOUT_S)
+    sock = http11.connect((host, port), FETCH_TIMEOUT_S, tls=tls)
     try:
-        if tls:
-            import ssl
-
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
         sock.settimeout(FETCH_TIMEOUT_S)
         all_headers = dict(headers)
         all_headers["Connection"] = "close"
         sock.sendall(http11.encode_request("POST", path, host_header, all_headers, body))
-        with sock.makefile("rb") as rfile:
-            return http11.read_response(rfile)
+        return http11.read_response(http11.SocketReader(sock))
     finally:
         sock.close()
 
