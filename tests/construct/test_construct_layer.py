@@ -253,6 +253,12 @@ def test_synth_runs_no_process(layers: Path, tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(os, "posix_spawn", refuse)
     arm = lambda_.Architecture.ARM_64
     synth(tmp_path / "out", {}, {"build": "native"}, {"build": "native", "architecture": arm})
+    # Also as a checkout stages build/layers: the freshness check only reads the sources.
+    monkeypatch.setattr(layer, "CHECKOUT_LAYERS", layers)
+    layer._checkout_digests.cache_clear()
+    manifest = {tree: {"sources": digest} for tree, digest in hatch_build.source_digests().items()}
+    (layers / "manifest.json").write_text(json.dumps(manifest))
+    synth(tmp_path / "out2", {}, {"build": "native", "architecture": arm})
     assert started == []
 
 

@@ -159,3 +159,9 @@ def test_the_wheel_zip_depends_on_the_files_only_and_unpacks_with_modes(
     assert _same_bytes(tree, again)
     assert _modes(tree) == _modes(again)
     layer._unpacked.cache_clear()
+
+
+def test_the_build_and_the_construct_agree_on_what_is_built() -> None:
+    assert [f"python{v}" for v in hatch_build.PYTHON_VERSIONS] == list(layer.PYTHON_BUILD_RUNTIMES)
+    assert list(hatch_build.NATIVE_ARCHITECTURES) == [a.name for a in layer.NATIVE_ARCHITECTURES]
+    assert layer.EXTENSION_FILE.removeprefix("extensions/") == hatch_build.EXTENSION_NAME
