@@ -349,3 +349,17 @@ def test_credentials_over_http_to_another_host_are_refused_before_subscribing(
     assert code == 0
     assert ("[loki-telemetry-extension] refusing to send credentials over http:// to logs.example.com; "
             "use an https:// LOKI_URL") in err
+
+
+def test_launcher_limits_malloc_arenas(tmp_path: object) -> None:
+    """Deliveries come on short-lived threads; with glibc's default arenas the freed buffer
+    memory stays spread over them and RSS outgrows LOKI_MAX_BUFFER_BYTES (36 MiB for 16 MiB)."""
+    import os
+    from pathlib import Path
+
+    stub = Path(str(tmp_path)) / "python3"
+    stub.write_text('#!/bin/sh\necho "arenas=$MALLOC_ARENA_MAX"\n')
+    stub.chmod(0o755)
+    out = subprocess.run([str(LAUNCHER)], env={"PATH": f"{stub.parent}:{os.environ['PATH']}"},
+                         capture_output=True, text=True, timeout=10)
+    assert out.stdout.strip() == "arenas=2", out
