@@ -20,6 +20,7 @@ from loki_telemetry_extension import envvars
 from demo import s3_events
 from integ import integ_s3_dynamodb
 from sample_app import app as sample_app
+from sample_app import nag
 from sample_app.loki_settings import DEFAULT_LOKI_URL, LokiSettings
 from sample_app.stack import ASSET_EXCLUDES, FUNCTIONS, FUNCTIONS_DIR, SampleFunction, SampleStack
 
@@ -37,7 +38,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> tuple[SampleStack, 
     app = App(outdir=str(tmp_path_factory.mktemp("cdk.out")), context=context)
     stack = sample_app.build(app)
     app.synth()  # cdk-nag runs here: an unacknowledged finding raises
-    return stack, Template.from_stack(stack).to_json()
+    return stack, dict(Template.from_stack(stack).to_json())
 
 
 def _by_path(template: dict[str, Any], path_part: str) -> tuple[str, dict[str, Any]]:
@@ -182,7 +183,7 @@ def test_cdk_nag_fails_synth_without_the_acknowledgements(tmp_path: Path) -> Non
     # GIVEN the sample stack checked by cdk-nag but with no acknowledged finding
     app = App(outdir=str(tmp_path))
     SampleStack(app, "Unacknowledged")
-    sample_app.nag.check(app)
+    nag.check(app)
     # THEN synthesis fails: the acknowledgements in sample_app/nag.py are what make it pass
     with pytest.raises(Exception, match="ValidationFailed") as failure:
         app.synth()
@@ -247,7 +248,7 @@ def test_function_asset_hash_ignores_python_caches(tmp_path: Path) -> None:
 
 def _assertion_resources(app: App) -> dict[str, dict[str, Any]]:
     integ_s3_dynamodb.build(app)
-    (stack,) = [c for c in app.node.find_all() if Stack.is_stack(c) and c.node.id == "DeployAssert"]
+    (stack,) = [c for c in app.node.find_all() if isinstance(c, Stack) and c.node.id == "DeployAssert"]
     resources: dict[str, dict[str, Any]] = Template.from_stack(stack).to_json()["Resources"]
     return resources
 
