@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -152,3 +153,23 @@ def test_put_item_is_signed_as_the_aws_sdk_signs_it(
     assert {"host", "x-amz-date", "x-amz-target", "x-amz-security-token", "content-type"} <= set(signed)
     assert _botocore_signature(request, signed) == (match["signed"], match["signature"])
     assert urllib.parse.quote(KEY) not in request.body.decode()  # stored decoded, not as S3 sent it
+
+
+@pytest.mark.parametrize("language", ["TypeScript", "Go"])
+def test_a_build_gives_the_same_bytes_from_any_checkout_path(language: str, tmp_path: Path) -> None:
+    # GIVEN the function's sources in two checkouts at different paths
+    sources = FUNCTIONS_DIR / ("typescript" if language == "TypeScript" else "go")
+    outputs = []
+    for checkout in ("one", "another/deeper"):
+        copy = tmp_path / checkout / sources.name
+        shutil.copytree(sources, copy)
+        out = tmp_path / f"out-{len(outputs)}"
+        out.mkdir()
+        # WHEN each is built as synth builds it
+        if language == "TypeScript":
+            assert EsbuildBundler(copy / "index.ts").try_bundle(str(out))
+        else:
+            assert GoBuild(copy, "amd64").try_bundle(str(out))
+        outputs.append({p.name: p.read_bytes() for p in out.iterdir()})
+    # THEN both builds are byte for byte the same (no build path, no build id in them)
+    assert outputs[0] == outputs[1]
