@@ -116,6 +116,8 @@ class DemoResult:
     skipped: dict[str, str] = field(default_factory=dict)
     instrumented: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    #: ``cdk synth`` alone (bundling included): most of a run.
+    synth_s: float = 0.0
 
     @property
     def emitted(self) -> int:
@@ -171,7 +173,9 @@ def run(
         query_wait_s = 0.0 if loki_url is None else QUERY_WAIT_S
         result = DemoResult(loki_url=push_url)
 
+        synth_started = time.monotonic()
         stack = _synthesize(work_dir, push_url, out)
+        result.synth_s = time.monotonic() - synth_started
         _report_functions(stack, result, out)
 
         out("== 2/3 run locally: moto (S3, DynamoDB) + Lambda emulator + the layers from cdk.out")
@@ -206,7 +210,8 @@ def run(
             _report_streams(found, out)
             _report_losses(fr, found, out)
     result.duration_s = time.monotonic() - started
-    out(f"   (demo took {result.duration_s:.1f} s)")
+    phases = ", ".join(f"{fr.construct_id} {fr.duration_s:.1f} s" for fr in result.functions)
+    out(f"   (demo took {result.duration_s:.1f} s: cdk synth {result.synth_s:.1f} s, {phases})")
     for fr in result.functions:
         out(("   " if fr.ok else "!! ") + fr.summary_line())
     out(result.summary_line())
