@@ -37,12 +37,13 @@ node_modules/.installed: package.json package-lock.json
 test: setup layers lint typecheck pytest test-extension-pythons test-native integ-snapshot bench-smoke
 
 lint: setup
-	$(BIN)/ruff check src extension harness tests sample_app integ demo bench
+	$(BIN)/ruff check src extension harness tests sample_app integ demo bench hatch_build.py
 
 typecheck: setup
 	$(BIN)/mypy src
 	$(BIN)/mypy extension/python/loki_telemetry_extension
 	$(BIN)/mypy harness
+	$(BIN)/mypy hatch_build.py
 
 pytest: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
