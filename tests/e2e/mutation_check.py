@@ -192,8 +192,8 @@ NATIVE_MUTANTS: dict[str, Mutant] = {
     ),
     "no-shutdown-drain": Mutant(
         _GO + "lifecycle.go",
-        "\td.StopSender()\n\td.Flush(deadline)\n",
-        "\td.StopSender()\n",
+        "func (s *Shipper) OnShutdown(e *Event) {\n\tif !s.Subscribed {\n",
+        "func (s *Shipper) OnShutdown(e *Event) {\n\tif true {\n",
         ("test_e2e_shutdown.py", "test_e2e_formats.py::test_text_format_every_record_stored_once"),
     ),
     "no-ship-before-freeze": Mutant(
@@ -258,7 +258,7 @@ NATIVE_MUTANTS: dict[str, Mutant] = {
     ),
     "no-split": Mutant(
         _GO + "records.go",
-        "\tif len(line) <= c.MaxLineBytes {\n",
+        "\tif len(line) <= limit {\n",
         "\tif true {\n",
         ("test_e2e_huge_lines.py",),
     ),
