@@ -162,7 +162,8 @@ class LokiLogging:
             return
         # Precedence needs a walk of the function's scopes (4 jsii round trips): only when
         # another LokiLogging exists at all.
-        if len(_LIVE) > 1 and not self._wins(fn, also):
+        conflicts: list[str] = []
+        if len(_LIVE) > 1 and not self._wins(fn, also, conflicts):
             return
         marker = fn.node.try_find_child(MARKER_ID)
         if marker is not None:
@@ -196,6 +197,8 @@ class LokiLogging:
                 self._noticed.add(path)
                 for warning_id, message in self.settings.notices:
                     Annotations.of(stack).add_warning_v2(warning_id, message)
+        for message in conflicts:  # only now: a skipped function needs no word about settings
+            Annotations.of(fn).add_warning_v2(WarningIds.CONFLICTING_SETTINGS, message)
         arch = fn.architecture.name if build == "native" else ""
         layer = self._layer_for(stack, build, arch)
         try:
@@ -236,10 +239,10 @@ class LokiLogging:
         return possible
 
     # -- precedence -----------------------------------------------------------------------
-    def _wins(self, fn: lambda_.Function, also: IConstruct | None) -> bool:
+    def _wins(self, fn: lambda_.Function, also: IConstruct | None, conflicts: list[str]) -> bool:
         """True when this aspect is the one that instruments ``fn``: the innermost of the
-        LokiLogging aspects that select it (on one scope, the first added). The winner warns
-        about the others when their settings differ, naming both."""
+        LokiLogging aspects that select it (on one scope, the first added). The winner adds to
+        ``conflicts`` a warning naming both settings for each other aspect whose settings differ."""
         ranked: list[tuple[int, int, LokiLogging, str]] = []  # (-depth, order, aspect, scope path)
         for node in (fn, also):
             if node is None:
@@ -258,12 +261,11 @@ class LokiLogging:
             if other[2]._fingerprint != self._fingerprint:
                 mine, theirs = self.settings.difference(other[2].settings)
                 where = "the first added wins" if other[0] == winner[0] else "the more specific scope wins"
-                Annotations.of(fn).add_warning_v2(
-                    WarningIds.CONFLICTING_SETTINGS,
+                conflicts.append(
                     f"Loki logging: {fn.node.path} is selected by two LokiLogging aspects with different "
                     f"settings: on {_scope_name(winner[3])} ({mine}) and on {_scope_name(other[3])} "
                     f"({theirs}). The one on {_scope_name(winner[3])} applies ({where}). Use "
-                    "include/exclude to pick one explicitly.",
+                    "include/exclude to pick one explicitly."
                 )
         return True
 

@@ -565,6 +565,8 @@ def build_precedence() -> Precedence:
         p.fns["stack"] = py_function(inner, "StackFn")
         p.fns["not_included"] = py_function(inner, "NotIncludedFn")
         p.fns["app"] = py_function(outer_only, "AppFn")
+        # Selected by all aspects, but no layer fits: a skip warning, no word about settings.
+        p.fns["retired"] = any_function(inner, "RetiredFn", lambda_.Runtime.GO_1_X)
         with_loki_logging(app, loki_ip="10.0.0.1")
         # Added to the stack, with include: NotIncludedFn falls back to the App's aspect.
         with_loki_logging(inner, loki_ip="10.0.0.2", exclude=[p.fns["not_included"]])

@@ -39,9 +39,12 @@ def test_the_conflict_warning_names_both_settings(precedence: Precedence) -> Non
     inner = precedence.stacks["Inner"]
     warned = annotation_paths(inner, "warning", f".*\\[ack: {WarningIds.CONFLICTING_SETTINGS}\\].*")
     team, stack_fn = precedence.fns["team"], precedence.fns["stack"]
-    # One warning per function that more than one aspect with different settings selects,
-    # from the winner only (three aspects reach TeamFn: it gets one warning per loser).
+    # One warning per instrumented function that more than one aspect with different settings
+    # selects, from the winner only (three reach TeamFn: one warning per loser); RetiredFn is
+    # selected by both too, but skipped, so only its skip warning is there.
     assert warned == {f"/{team.node.path}", f"/{stack_fn.node.path}"}
+    retired = f"/{precedence.fns['retired'].node.path}"
+    assert annotation_paths(inner, "warning", f".*\\[ack: {WarningIds.RETIRED_RUNTIME}\\].*") == {retired}
     message = (
         f".*{stack_fn.node.path} is selected by two LokiLogging aspects with different settings: "
         "on 'Inner' \\(LOKI_IP=10.0.0.2\\) and on the App \\(LOKI_IP=10.0.0.1\\)\\. "
