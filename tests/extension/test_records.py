@@ -400,3 +400,17 @@ def test_without_attribution_by_start_a_plain_line_has_no_request_id() -> None:
 def test_runtime_done_comes_with_its_event_time() -> None:
     out = conv().convert(body({"time": T, "type": "platform.runtimeDone", "record": {"requestId": "r"}}))
     assert (out.runtime_done, out.runtime_done_ns) == (["r"], [T_NS])
+
+
+@pytest.mark.parametrize("time_", [T, "2024-03-05T08:07:08.123+02:00"])
+def test_split_parts_leave_room_for_metadata_folded_into_the_line(time_: str) -> None:
+    from loki_telemetry_extension.batch import fold_metadata
+
+    # GIVEN a line far over the limit, tagged with a request id
+    c = conv(max_line_bytes=1024)
+    out = c.convert(body({"time": T, "type": "platform.start", "record": {"requestId": "r" * 36}},
+                         {"time": time_, "type": "function", "record": "é" * 3000 + "\n"}))
+    assert len(out.entries) > 1
+    # THEN every part stays within the limit also with the metadata folded in (Loki 2.x)
+    for _, _, line, meta in out.entries:
+        assert len(fold_metadata(line, meta).encode()) <= 1024

@@ -43,6 +43,8 @@ _REPORT_METRICS = (
     ("initDurationMs", "Init Duration", "ms"),
     ("restoreDurationMs", "Restore Duration", "ms"),
 )
+#: Bytes the inlined path keeps free for folded metadata (a text line's: level and a request id).
+FOLD_ROOM = 256
 _LEVELS = frozenset(("TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL", "CRITICAL"))
 
 
@@ -241,7 +243,9 @@ class RecordConverter:
         if not isinstance(items, list):
             return out
         append = out.entries.append
-        limit4 = self.max_line_bytes // 4
+        # Short enough that neither UTF-8 (4 bytes a char at most) nor the metadata folded into
+        # the line for a Loki without structured metadata can take it over the limit.
+        limit4 = (self.max_line_bytes - FOLD_ROOM) // 4
         cache = _prefix_cache
         meta_cache = self._meta_cache
         cur_ms = self._cur_ms[STREAM_FUNCTION]
@@ -333,13 +337,18 @@ class RecordConverter:
         return ts
 
     def _add(self, out: Converted, stream: int, ts: int, line: str, meta: Metadata | None) -> None:
-        # Fast path: a line of n chars is at most 4n bytes in UTF-8.
         limit = self.max_line_bytes
+        if meta:
+            # A Loki without structured metadata gets it in the line (batch.fold_metadata): keep
+            # room for it, or every split part would end up over LOKI_MAX_LINE_BYTES there.
+            room = sum(len(f" {k}={v}".encode("utf-8", "surrogatepass")) for k, v in meta.items())
+            limit = max(limit - room, limit // 2)
+        # Fast path: a line of n chars is at most 4n bytes in UTF-8.
         if len(line) * 4 <= limit or len(line.encode("utf-8", "surrogatepass")) <= limit:
             out.entries.append((stream, self._ts(stream, ts, line), line, meta))
             return
         # Parts get t, t+1ns, ... so they sort in order in Loki.
-        for i, part in enumerate(split_line(line, self.max_line_bytes)):
+        for i, part in enumerate(split_line(line, limit)):
             out.entries.append((stream, self._ts(stream, ts + i, part), part, meta))
 
     def _one(self, item: Any, out: Converted) -> None:
