@@ -44,6 +44,7 @@ typecheck: setup
 	$(BIN)/mypy extension/python/loki_telemetry_extension
 	$(BIN)/mypy harness
 	$(BIN)/mypy hatch_build.py
+	$(BIN)/mypy sample_app demo integ
 
 pytest: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
