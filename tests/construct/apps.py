@@ -54,6 +54,16 @@ from loki_telemetry_construct import (
 )
 
 ENV = {"account": "123456789012", "region": "eu-west-1"}
+#: Managed Instances runtimes beyond the Python 3.13 and Node.js 24 functions: (key, runtime).
+MANAGED_INSTANCES_OTHERS: tuple[tuple[str, lambda_.Runtime], ...] = (
+    ("MiPython314", lambda_.Runtime.PYTHON_3_14),
+    ("MiNode22", lambda_.Runtime.NODEJS_22_X),
+    ("MiJava21", lambda_.Runtime.JAVA_21),
+    ("MiJava25", lambda_.Runtime.JAVA_25),
+    ("MiDotnet8", lambda_.Runtime.DOTNET_8),
+    ("MiDotnet10", lambda_.Runtime.DOTNET_10),
+    ("MiProvidedAl2023", lambda_.Runtime.PROVIDED_AL2023),
+)
 #: The ten-function stack: (key, runtime, architecture) -> expected build.
 TEN_FUNCTIONS: tuple[tuple[str, lambda_.Runtime, str], ...] = (
     ("Python312", lambda_.Runtime.PYTHON_3_12, "x86_64"),
@@ -513,8 +523,11 @@ def _build_scenarios() -> Scenarios:
     provider = lambda_.CapacityProvider(st, "Capacity", subnets=[subnet], security_groups=[group])
     s.fns["mi_py"] = py_function(st, "Py313", lambda_.Runtime.PYTHON_3_13)
     s.fns["mi_node"] = node_function(st, "Node24", lambda_.Runtime.NODEJS_24_X)
-    for fn in (s.fns["mi_py"], s.fns["mi_node"]):
-        provider.add_function(fn)  # type: ignore[arg-type]
+    # The other runtimes the mode runs, one each.
+    for key, runtime in MANAGED_INSTANCES_OTHERS:
+        s.fns[key] = any_function(st, key, runtime)
+    for key in ("mi_py", "mi_node", *(k for k, _ in MANAGED_INSTANCES_OTHERS)):
+        provider.add_function(s.fns[key])  # type: ignore[arg-type]
     with_loki_logging(st, loki_url=LOKI_URL)
 
     # Roles that can be changed get no immutableRole warning; roles that cannot, do.

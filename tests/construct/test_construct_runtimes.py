@@ -15,6 +15,7 @@ from loki_telemetry_construct import __main__ as cli
 from loki_telemetry_construct._contract import envvars
 from loki_telemetry_construct.runtimes import SKIP_REASONS, Skip, classify
 from tests.construct.apps import (
+    MANAGED_INSTANCES_OTHERS,
     TEN_FUNCTIONS,
     Scenarios,
     annotation_paths,
@@ -221,6 +222,12 @@ def test_functions_on_a_capacity_provider_are_instrumented(
         assert env_of(t, fn)[envvars.LOKI_URL] == "https://logs-prod-012.grafana.net/loki/api/v1/push"
     assert _layer_kind(t, py) == "python"
     assert _layer_kind(t, node) == "native-x86_64"
+    # AND every other runtime the mode runs gets the native build and the environment
+    for key, _ in MANAGED_INSTANCES_OTHERS:
+        fn = scenarios.fns[key]
+        assert "CapacityProviderConfig" in props_of(t, fn), key
+        assert _layer_kind(t, fn) == "native-x86_64", key
+        assert envvars.LOKI_URL in env_of(t, fn), key
     assert not annotation_paths(
         scenarios.stacks["ManagedInstances"], "warning", ".*loki-telemetry-construct.*"
     )
