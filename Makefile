@@ -83,11 +83,11 @@ integ-snapshot: setup
 demo: setup layers
 	$(BIN)/python -m demo
 
-## bench: every benchmark figure, JSON + Markdown into bench/results
-bench: setup
+## bench: every benchmark figure for both builds side by side: bench/results/latest.{json,md} and bench/RESULTS.md
+bench: setup layers
 	$(BIN)/python -m bench
 
-bench-smoke: setup
+bench-smoke: setup layers
 	$(BIN)/python -m bench --smoke
 
 clean:

@@ -1,8 +1,9 @@
-"""``python -m bench [--smoke] [--only NAME[,NAME]] [--out DIR]``: measure, then write
-``latest.json`` and ``latest.md`` (default ``bench/results/``).
+"""``python -m bench [--smoke] [--only NAME[,NAME]] [--out DIR]``: measure both builds of the
+extension, then write ``latest.json`` and ``latest.md`` (default ``bench/results/``).
 
-Exit status 1 when a figure could not be measured (the harness is broken);
-a missed goal is a finding, reported in the tables, not a failure.
+A complete full run also writes ``bench/RESULTS.md`` (the file the README links to).
+Exit status 1 when a figure could not be measured (the harness is broken); a missed
+goal is a finding, reported in the tables, not a failure.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from .context import REPO
-from .report import results_block, splice, to_markdown, write
-from .runner import FIGURES, run
+from .context import REPO, ensure_layers
+from .figure import NAMES
+from .report import to_markdown, write
+from .runner import run
 
 DEFAULT_OUT = REPO / "bench" / "results"
 RESULTS_MD = REPO / "bench" / "RESULTS.md"
-README_MD = REPO / "README.md"
 
 
 def _default_extension_python() -> str:
@@ -29,31 +30,33 @@ def _default_extension_python() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    p.add_argument("--smoke", action="store_true", help="tiny sizes: proves the harness works (CI)")
+    p = argparse.ArgumentParser(prog="python -m bench", description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--smoke", action="store_true", help="tiny sizes: proves every figure's harness works")
     p.add_argument(
         "--only",
         action="append",
         default=[],
         metavar="NAME",
-        help=f"run only these figures (repeatable or comma-separated): {', '.join(FIGURES)}",
+        help=f"run only these figures (repeatable or comma-separated): {', '.join(NAMES)}",
     )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
-    p.add_argument("--python", default=None, help="interpreter the extension runs on (default: python3)")
+    p.add_argument("--python", default=None, help="interpreter the Python build runs on (default: python3)")
     args = p.parse_args(argv)
 
-    names = [n.strip() for chunk in args.only for n in chunk.split(",") if n.strip()] or list(FIGURES)
-    unknown = [n for n in names if n not in FIGURES]
+    names = [n.strip() for chunk in args.only for n in chunk.split(",") if n.strip()] or list(NAMES)
+    unknown = [n for n in names if n not in NAMES]
     if unknown:
-        p.error(f"unknown figure(s) {', '.join(unknown)}; choose from {', '.join(FIGURES)}")
+        p.error(f"unknown figure(s) {', '.join(unknown)}; choose from {', '.join(NAMES)}")
 
     cmd = "python -m bench" + (" --smoke" if args.smoke else "")
     if args.only:
         cmd += " --only " + ",".join(names)
+    builds = ensure_layers()
     doc = run(
         names,
         smoke=args.smoke,
         extension_python=args.python or _default_extension_python(),
+        builds=builds,
         command=cmd,
         repo=REPO,
     )
@@ -63,10 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.smoke and not args.only and args.out == DEFAULT_OUT:
         # A complete full run is the one the docs quote: keep it in git next to the code.
         RESULTS_MD.write_text(md_path.read_text())
-        if README_MD.exists():
-            README_MD.write_text(splice(README_MD.read_text(), results_block(doc)))
-        print(f"wrote {RESULTS_MD} and the tables in {README_MD} (commit them with the code "
-              "they measured)", file=sys.stderr)
+        print(f"wrote {RESULTS_MD} (commit it with the code it measured)", file=sys.stderr)
     return 1 if any(f["status"] != "ok" for f in doc["figures"]) else 0
 
 

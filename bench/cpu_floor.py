@@ -1,5 +1,5 @@
-"""The in-process CPU floor for figure 3: the least work that turns Telemetry API
-deliveries into Loki pushes: parse the delivery JSON, build the push body
+"""The in-process CPU floor for the CPU-per-line and throughput figures: the least
+work that turns Telemetry API deliveries into Loki pushes: parse the delivery JSON, build the push body
 (streams/values, ns timestamps), serialise it and gzip it. No HTTP, no threads,
 no buffering, no metadata: what any shipper must spend at minimum per line.
 """

@@ -1,86 +1,143 @@
-"""The result schema every figure module returns; the JSON and Markdown come from it."""
+"""The result schema every figure returns; the JSON and Markdown are rendered from it.
+
+A :class:`Row` holds one measured quantity for each build of the extension (``python``,
+``native``) side by side, or one value (key ``any``) when the quantity does not depend on
+the build (synthesis time). Its goals say which build they hold to which bound.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .stats import Summary, ratio
 
-SCHEMA = "loki-telemetry-bench/1"
+SCHEMA = "loki-telemetry-bench/2"
 
-Compare = Literal["ratio", "median", "p50", "p99", "p50_added"]
+#: The two builds of the extension, in the order the tables show them.
+BUILDS = ("python", "native")
+#: The key of a value that does not depend on the build.
+ANY = "any"
+
+Stat = Literal["median", "p50", "p99", "max"]
+#: What a goal compares: a statistic of each build's value, the native/python ratio of the
+#: medians, the value over the baseline (medians), or the p50 added on top of the baseline.
+Compare = Literal["median", "p50", "p99", "max", "native_ratio", "vs_baseline", "added_p50"]
 
 
 @dataclass(frozen=True)
 class Goal:
-    """A target a metric is held to: ``<compare> <= threshold`` (all our goals are upper bounds)."""
+    """A target: ``<compare> <op> threshold`` for each build in ``builds``.
+
+    ``threshold`` may differ per build (memory bounds add each build's own idle RSS)."""
 
     text: str
     compare: Compare
-    threshold: float
+    threshold: float | Mapping[str, float]
+    op: Literal["<=", ">="] = "<="
+    builds: tuple[str, ...] = (*BUILDS, ANY)
 
-    def met_by(self, metric: Metric) -> bool | None:
-        if self.compare == "ratio":
-            value = metric.ratio
-        elif self.compare == "median":
-            value = metric.value.median
-        elif self.compare == "p50":
-            value = metric.value.p50
-        elif self.compare == "p50_added":  # what the extension adds on top of the baseline
-            value = None if metric.baseline is None else metric.value.p50 - metric.baseline.p50
-        else:
-            value = metric.value.p99
+    def bound(self, build: str) -> float:
+        if isinstance(self.threshold, Mapping):
+            return float(self.threshold[build])
+        return float(self.threshold)
+
+    def _ok(self, value: float | None, bound: float) -> bool | None:
         if value is None:
             return None
-        return value <= self.threshold
+        return value <= bound if self.op == "<=" else value >= bound
+
+    def check(self, row: Row) -> dict[str, bool | None]:
+        """Per build (or ``ratio``): whether the goal holds; None when it cannot be judged."""
+        if self.compare == "native_ratio":
+            return {"native/python": self._ok(row.ratio, self.bound("native"))}
+        out: dict[str, bool | None] = {}
+        for build, value in row.values.items():
+            if build not in self.builds:
+                continue
+            x: float | None
+            if self.compare == "vs_baseline":
+                x = None if row.baseline is None else ratio(value.median, row.baseline.median)
+            elif self.compare == "added_p50":
+                x = None if row.baseline is None else value.p50 - row.baseline.p50
+            else:
+                x = float(getattr(value, self.compare))
+            out[build] = self._ok(x, self.bound(build))
+        return out
 
 
 @dataclass(frozen=True)
-class Metric:
-    """One measured quantity, its baseline from the same run, and its goal."""
+class Row:
+    """One measured quantity per build, its baseline from the same run, and its goals."""
 
     key: str
     label: str
     unit: str
-    value: Summary
+    values: Mapping[str, Summary]
+    #: Which statistic the tables print for this row (the label says which).
+    show: Stat = "median"
     baseline: Summary | None = None
     baseline_label: str = ""
-    goal: Goal | None = None
+    goals: tuple[Goal, ...] = ()
     note: str = ""
 
     @property
     def ratio(self) -> float | None:
-        if self.baseline is None:
+        """native / python of the shown statistic (None unless both builds were measured)."""
+        if "python" not in self.values or "native" not in self.values:
             return None
-        return ratio(self.value.median, self.baseline.median)
+        py = getattr(self.values["python"], self.show)
+        nat = getattr(self.values["native"], self.show)
+        return ratio(nat, py)
+
+    def checks(self) -> list[tuple[Goal, dict[str, bool | None]]]:
+        return [(g, g.check(self)) for g in self.goals]
 
     @property
     def met(self) -> bool | None:
-        return None if self.goal is None else self.goal.met_by(self)
+        """True when every goal holds for every build it names; None when nothing was judged."""
+        verdicts = [v for _, c in self.checks() for v in c.values()]
+        if not verdicts or all(v is None for v in verdicts):
+            return None
+        return all(v is not False for v in verdicts)
+
+    def missed(self) -> list[str]:
+        """``goal (build)`` for every goal a build misses."""
+        return [f"{g.text} ({b})" for g, c in self.checks() for b, v in c.items() if v is False]
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "label": self.label,
             "unit": self.unit,
-            "value": self.value.as_dict(),
+            "show": self.show,
+            "values": {b: s.as_dict() for b, s in self.values.items()},
             "baseline": None if self.baseline is None else self.baseline.as_dict(),
             "baseline_label": self.baseline_label,
             "ratio": self.ratio,
-            "goal": None
-            if self.goal is None
-            else {"text": self.goal.text, "compare": self.goal.compare, "threshold": self.goal.threshold},
+            "goals": [
+                {
+                    "text": g.text,
+                    "compare": g.compare,
+                    "op": g.op,
+                    "threshold": dict(g.threshold) if isinstance(g.threshold, Mapping) else g.threshold,
+                    "met": c,
+                }
+                for g, c in self.checks()
+            ],
             "met": self.met,
+            "missed": self.missed(),
             "note": self.note,
         }
 
 
 @dataclass(frozen=True)
 class FaultRow:
-    """What one fault scenario did to the lines: every emitted line must be stored or reported dropped."""
+    """What one fault scenario did to one build's lines: each must be stored or reported dropped."""
 
     scenario: str
+    build: str
     emitted: int
     stored: int
     reported_dropped: int
@@ -95,6 +152,7 @@ class FaultRow:
     def as_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
+            "build": self.build,
             "emitted": self.emitted,
             "stored": self.stored,
             "reported_dropped": self.reported_dropped,
@@ -105,17 +163,24 @@ class FaultRow:
 
 
 @dataclass
+class Measured:
+    """What a figure's ``measure`` returns: its rows, fault rows, parameters and method notes."""
+
+    rows: list[Row] = field(default_factory=list)
+    faults: list[FaultRow] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class FigureResult:
-    """Everything one figure module measured."""
+    """One figure of a run: what it measured, or why it could not."""
 
     name: str
     title: str
     status: Literal["ok", "error"] = "ok"
     error: str = ""
-    metrics: list[Metric] = field(default_factory=list)
-    faults: list[FaultRow] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    measured: Measured = field(default_factory=Measured)
     duration_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -125,8 +190,8 @@ class FigureResult:
             "status": self.status,
             "error": self.error,
             "duration_s": self.duration_s,
-            "params": self.params,
-            "metrics": [m.as_dict() for m in self.metrics],
-            "faults": [f.as_dict() for f in self.faults],
-            "notes": self.notes,
+            "params": self.measured.params,
+            "rows": [r.as_dict() for r in self.measured.rows],
+            "faults": [f.as_dict() for f in self.measured.faults],
+            "notes": self.measured.notes,
         }

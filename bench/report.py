@@ -1,4 +1,5 @@
-"""Render a run's results as JSON and as the Markdown tables the README shows."""
+"""Render a run's results as JSON and as Markdown: the figures table (both builds side by
+side), the reliability table and the method notes."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from .machine import one_line
+from .model import ANY
 
 
-def _num(x: float | None, unit: str = "") -> str:
+def num(x: float | None, unit: str = "") -> str:
     if x is None:
         return "n/a"
     ax = abs(x)
@@ -26,15 +28,22 @@ def _num(x: float | None, unit: str = "") -> str:
     return f"{s} {unit}".strip()
 
 
-def _met(m: dict[str, Any]) -> str:
-    if m["met"] is None:
-        return "n/a" if m["goal"] is None else "?"
-    return "yes" if m["met"] else "**no**"
+def _met(r: dict[str, Any]) -> str:
+    if r["met"] is None:
+        return "" if not r["goals"] else "?"
+    if r["met"]:
+        return "yes"
+    return "**no**: " + "; ".join(r["missed"])
 
 
-def performance_table(doc: dict[str, Any]) -> list[str]:
+def _cell(r: dict[str, Any], build: str) -> str:
+    v = r["values"].get(build)
+    return "" if v is None else num(v[r["show"]], r["unit"])
+
+
+def figures_table(doc: dict[str, Any]) -> list[str]:
     rows = [
-        "| figure | metric | median | p99 | baseline (median) | ratio | goal | met? |",
+        "| figure | metric | python | native | native / python (or / baseline) | baseline | goal | met? |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for fig in doc["figures"]:
@@ -42,47 +51,60 @@ def performance_table(doc: dict[str, Any]) -> list[str]:
             first = (fig["error"].strip().splitlines() or ["unknown"])[0][:160].replace("|", "/")
             rows.append(f"| {fig['title']} | **error**: {first} | | | | | | |")
             continue
-        for m in fig["metrics"]:
-            v = m["value"]
-            base = m["baseline"]
-            base_s = "" if base is None else f"{_num(base['median'], m['unit'])} ({m['baseline_label']})"
-            ratio = "" if m["ratio"] is None else f"{m['ratio']:.2f}x"
-            goal = "" if m["goal"] is None else m["goal"]["text"]
+        for r in fig["rows"]:
+            base = r["baseline"]
+            base_s = "" if base is None else f"{num(base[r['show']], r['unit'])} ({r['baseline_label']})"
+            if ANY in r["values"]:  # one value whatever the build
+                py, nat = _cell(r, ANY), "(same)"
+            else:
+                py, nat = _cell(r, "python"), _cell(r, "native")
+            x = r["ratio"]
+            if ANY in r["values"] and base is not None and base["median"]:
+                x = r["values"][ANY]["median"] / base["median"]  # with / without
+            ratio = "" if x is None else f"{x:.2f}x"
+            goal = "; ".join(g["text"] for g in r["goals"])
             rows.append(
-                f"| {fig['title']} | {m['label']} | {_num(v['median'], m['unit'])} | "
-                f"{_num(v['p99'], m['unit'])} | {base_s} | {ratio} | {goal} | {_met(m)} |"
+                f"| {fig['title']} | {r['label']} | {py} | {nat} | {ratio} | {base_s} | {goal} | {_met(r)} |"
             )
     return rows
 
 
 def reliability_table(doc: dict[str, Any]) -> list[str]:
     rows = [
-        "| scenario | invokes | emitted | stored | reported dropped | unaccounted | note |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | build | invokes | emitted | stored | reported dropped | unaccounted | note |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    any_rows = False
-    for fig in doc["figures"]:
-        for f in fig.get("faults", []):
-            any_rows = True
-            rows.append(
-                f"| {f['scenario']} | {f['invokes']:,} | {f['emitted']:,} | {f['stored']:,} | "
-                f"{f['reported_dropped']:,} | {f['unaccounted']:,} | {f['note']} |"
-            )
-    return rows if any_rows else []
+    faults = [f for fig in doc["figures"] for f in fig.get("faults", [])]
+    for f in faults:
+        rows.append(
+            f"| {f['scenario']} | {f['build']} | {f['invokes']:,} | {f['emitted']:,} | {f['stored']:,} | "
+            f"{f['reported_dropped']:,} | {f['unaccounted']:,} | {f['note']} |"
+        )
+    return rows if faults else []
+
+
+def notes_list(doc: dict[str, Any]) -> list[str]:
+    """Each figure's method notes and each row's note, as Markdown bullets."""
+    notes = [(fig["title"], n) for fig in doc["figures"] for n in fig["notes"]]
+    notes += [(f"{fig['title']}, {r['label']}", r["note"]) for fig in doc["figures"] for r in fig["rows"]
+              if r["note"]]
+    return [f"- **{title}**: {n}" for title, n in notes]
 
 
 def to_markdown(doc: dict[str, Any]) -> str:
+    builds = ", ".join(f"{b['name']} (`{b['layer']}`)" for b in doc.get("builds", []))
     out = [
         f"# Benchmark results ({doc['mode']} run)",
         "",
         f"Run {doc['started_utc']} → {doc['finished_utc']} UTC ({doc['duration_s']:.0f} s), "
-        f"command `{doc['command']}`.",
+        f"command `{doc['command']}`; builds measured side by side: {builds}. "
+        "How to read these numbers: [docs/benchmarks.md](../docs/benchmarks.md).",
         "",
         f"Machine: {one_line(doc['machine'])}.",
         "",
-        "## Performance",
+        "## Figures",
         "",
-        *performance_table(doc),
+        *figures_table(doc),
         "",
     ]
     rel = reliability_table(doc)
@@ -102,14 +124,6 @@ def to_markdown(doc: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def notes_list(doc: dict[str, Any]) -> list[str]:
-    """Each figure's method notes and each metric's note, as Markdown bullets."""
-    notes = [(fig["title"], n) for fig in doc["figures"] for n in fig["notes"]]
-    notes += [(f"{fig['title']}, {m['label']}", m["note"]) for fig in doc["figures"] for m in fig["metrics"]
-              if m["note"]]
-    return [f"- **{title}**: {n}" for title, n in notes]
-
-
 def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "latest.json"
@@ -117,40 +131,3 @@ def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     json_path.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
     md_path.write_text(to_markdown(doc))
     return json_path, md_path
-
-
-BEGIN_MARK = "<!-- bench:results:begin (written by `make bench`; do not edit by hand) -->"
-END_MARK = "<!-- bench:results:end -->"
-
-
-def results_block(doc: dict[str, Any]) -> str:
-    """The run's tables for the README: when, where, and the figures."""
-    lines = [
-        BEGIN_MARK,
-        f"Figures of the run of {doc['started_utc']} UTC (`{doc['command']}`, {doc['duration_s']:.0f} s) on: "
-        f"{one_line(doc['machine'])}.",
-        "",
-        "### Performance",
-        "",
-        *performance_table(doc),
-        "",
-        "### Reliability",
-        "",
-        *(reliability_table(doc) or ["(no fault figures in this run)"]),
-        "",
-        "### Notes on this run",
-        "",
-        *notes_list(doc),
-        "",
-        END_MARK,
-    ]
-    return "\n".join(lines)
-
-
-def splice(text: str, block: str) -> str:
-    """Replace the marked results block in ``text`` (append it when the markers are missing)."""
-    start = text.find(BEGIN_MARK)
-    end = text.find(END_MARK)
-    if start < 0 or end < start:
-        return text.rstrip("\n") + "\n\n" + block + "\n"
-    return text[:start] + block + text[end + len(END_MARK) :]

@@ -1,50 +1,45 @@
-"""One benchmark environment: the local Loki receiver plus the Lambda emulator running
-the benchmark function with (or without) the extension layer.
+"""One benchmark environment: the local Loki receiver plus the Lambda emulator running the
+benchmark function with one build of the extension (or none).
 
-Figures drive it with :meth:`Session.emit` and read what arrived through the
-receiver; nothing here sleeps: waits are the receiver's condition variable with a deadline.
+Figures drive it with :meth:`Session.emit` and read what arrived through the receiver;
+waits are the receiver's condition variable with a deadline.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from loki_telemetry_extension.drop_report import parse_drop_report
 
 from harness.lambda_emulator import InvokeResult, LambdaEmulator, ShutdownResult
 from harness.loki_receiver import LokiReceiver
 
 from . import procfs, workload
-from .context import Context
+from .context import EXTENSION_NAME, Build, Context
 
 FUNCTION_NAME = "bench-fn"
-EXTENSION_NAME = "loki-telemetry-extension"
-#: The function's own lines: the extension's reports carry type="extension" (envvars.RESERVED_LABELS).
+#: The function's own lines: the extension's reports carry type="extension".
 FUNCTION_LINES = f'{{function="{FUNCTION_NAME}", type=""}}'
-#: The extension's drop counters as it prints them ("... lost so far: buffer_full=3, ...").
-_DROP_RE = re.compile(r"lost[^:]*:\s*(.*)$")
-_PAIR_RE = re.compile(r"(\w+)=(\d+)")
 
 
 def reported_drops(lines: list[str]) -> dict[str, int]:
     """The latest drop counters the extension reported (cumulative), {} when none."""
     latest: dict[str, int] = {}
     for line in lines:
-        m = _DROP_RE.search(line)
-        if m:
-            pairs = {k: int(v) for k, v in _PAIR_RE.findall(m.group(1))}
-            if pairs:
-                latest = pairs
+        counts = parse_drop_report(line)
+        if counts is not None:
+            latest = counts
     return latest
 
 
 @dataclass
 class Session:
     ctx: Context
+    build: Build | None
     lam: LambdaEmulator
     rx: LokiReceiver
     emitted: int = 0
@@ -76,8 +71,7 @@ class Session:
     def drain(self, timeout_s: float, thaw_ms: int = 1200) -> bool:
         """Invoke a function that logs nothing and stays busy ``thaw_ms`` until every emitted
         line is stored (True), or the rest is reported dropped or the deadline passes (False).
-        A frozen extension cannot flush (Lambda's semantics), so the environment must be
-        thawed for the age-based flush to fire."""
+        A frozen extension cannot push (Lambda's semantics), so the environment is thawed."""
         deadline = time.monotonic() + timeout_s
         while self.stored() < self.emitted:
             if time.monotonic() >= deadline:
@@ -93,43 +87,54 @@ class Session:
     def peak_rss_mib(self) -> float:
         return procfs.peak_rss_mib(self.extension_pid)
 
+    def rss_mib(self) -> float:
+        return procfs.rss_mib(self.extension_pid)
+
     def shutdown(self) -> ShutdownResult:
         return self.lam.shutdown()
 
     def drops(self) -> dict[str, int]:
         return reported_drops(self.lam.extension_stderr(EXTENSION_NAME))
 
+    def latencies_ms(self, tag: str) -> list[float]:
+        """Write → stored, in ms, of every stored line with ``tag``."""
+        out: list[float] = []
+        for e in self.rx.entries(FUNCTION_LINES):
+            p = workload.parse_line(e.line)
+            if p is not None and p.tag == tag:
+                out.append((e.stored_at_ns - p.emit_ns) / 1e6)
+        return out
+
 
 @contextmanager
 def session(
     ctx: Context,
+    build: Build | None,
     *,
-    extension: bool = True,
     env: Mapping[str, str] | None = None,
     receiver: Mapping[str, Any] | None = None,
     timeout_s: float = 30.0,
     memory_mb: int = 128,
-    log_format: str = "Text",
+    **emulator: Any,
 ) -> Iterator[Session]:
-    """A started receiver + emulator; everything is stopped and killed on exit."""
+    """A started receiver + emulator with ``build``'s layer (None: no extension); everything is
+    stopped and killed on exit. ``emulator`` passes further options (e.g. managed_instances)."""
     code = ctx.workdir / "code"
     handler = workload.write_function(code)
     with LokiReceiver(**dict(receiver or {})) as rx:
-        fn_env = {"LOKI_URL": rx.url, **(env or {})}
-        layers: list[Path] = [ctx.layer_dir] if extension else []
         lam = LambdaEmulator(
             handler=handler,
             code_dir=code,
-            layers=layers,
-            env=fn_env,
+            layers=[build.layer] if build is not None else [],
+            env={"LOKI_URL": rx.url, **(env or {})},
             function_name=FUNCTION_NAME,
             memory_mb=memory_mb,
             timeout_s=timeout_s,
-            log_format=log_format,
             extension_python=ctx.extension_python,
+            **emulator,
         )
         try:
             lam.start()
-            yield Session(ctx=ctx, lam=lam, rx=rx)
+            yield Session(ctx=ctx, build=build, lam=lam, rx=rx)
         finally:
             lam.close()

@@ -1,6 +1,6 @@
 """A minimal Extensions-API + Telemetry-API stub on 127.0.0.1 that timestamps calls.
 
-Just enough protocol for the init-overhead figure: register, subscribe (200),
+Just enough protocol for the init figure: register, subscribe (200),
 the first ``next`` (held until the bench releases it with SHUTDOWN), error
 endpoints, and a Loki push sink answering 204. Timestamps are
 ``time.monotonic_ns()`` taken as each request arrives.

@@ -1,0 +1,1 @@
+"""One module per named figure; each exposes ``FIGURE`` (see ``bench.figure.Figure``)."""
