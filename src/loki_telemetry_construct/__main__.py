@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"loki-telemetry-construct: {exc}", file=sys.stderr)
         return 1
     what = f"{args.build} build" + (f", {args.architecture}" if args.build == "native" else "")
-    print(f"wrote the {what} of the Loki extension to {out}/")
+    print(f"wrote the Loki extension ({what}) to {out}/")
     print(f"Dockerfile:  COPY {out.name}/ /opt/")
     print("then set LOKI_URL (or LOKI_IP) and any other LOKI_* variables on the function")
     return 0
