@@ -197,9 +197,12 @@ class LokiLogging:
                 self._noticed.add(path)
                 for warning_id, message in self.settings.notices:
                     Annotations.of(stack).add_warning_v2(warning_id, message)
+        arch = fn.architecture.name if build == "native" else ""
+        if build == "native" and arch not in runtimes.NATIVE_ARCHITECTURES:
+            self._warn(fn, Skip.UNKNOWN_ARCHITECTURE, arch)
+            return
         for message in conflicts:  # only now: a skipped function needs no word about settings
             Annotations.of(fn).add_warning_v2(WarningIds.CONFLICTING_SETTINGS, message)
-        arch = fn.architecture.name if build == "native" else ""
         layer = self._layer_for(stack, build, arch)
         try:
             fn.add_layers(layer)

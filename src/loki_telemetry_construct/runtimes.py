@@ -89,6 +89,9 @@ NATIVE_RUNTIMES = frozenset(
     }
 )
 
+#: The architectures the native build is made for (``Architecture.name``).
+NATIVE_ARCHITECTURES = ("x86_64", "arm64")
+
 #: ``Runtime.FROM_IMAGE.name``: the runtime of container-image functions.
 FROM_IMAGE = "FROM_IMAGE"
 
@@ -103,6 +106,7 @@ class Skip(enum.Enum):
     CONTAINER_IMAGE = "container_image"
     RETIRED_RUNTIME = "retired_runtime"
     UNKNOWN_RUNTIME = "unknown_runtime"
+    UNKNOWN_ARCHITECTURE = "unknown_architecture"  # native build, but not x86_64 or arm64
     NOT_PYTHON = "not_python"  # extension="python" on a non-Python runtime
     PYTHON_BUILD_UNSUPPORTED = "python_build_unsupported"  # extension="python" on python3.14, 3.9...
     LAMBDA_EDGE = "lambda_edge"
@@ -130,6 +134,11 @@ SKIP_REASONS: Mapping[Skip, tuple[str, str]] = {
         "Loki logging skipped {path}: runtime {runtime} is not one this library knows. If it is a "
         "Linux runtime that takes layers, attach LokiTelemetryLayer(build='native', architecture=...) "
         "and the LOKI_* environment yourself, or upgrade loki-telemetry-construct.",
+    ),
+    Skip.UNKNOWN_ARCHITECTURE: (
+        WarningIds.UNKNOWN_RUNTIME,
+        "Loki logging skipped {path}: its architecture is {runtime}, and the native build of the "
+        "extension exists for " + " and ".join(NATIVE_ARCHITECTURES) + " only.",
     ),
     Skip.NOT_PYTHON: (
         WarningIds.NON_PYTHON_RUNTIME,

@@ -21,7 +21,8 @@ class WarningIds:
     #: A runtime on Amazon Linux 1 (python3.7, nodejs8.10, go1.x, provided, java8...): retired
     #: by Lambda, and no build of the extension serves it.
     RETIRED_RUNTIME = _PREFIX + "retiredRuntime"
-    #: A runtime this library does not know (newer than its aws-cdk-lib, or made up).
+    #: A runtime this library does not know (newer than its aws-cdk-lib, or made up), or a
+    #: native-build function on an architecture other than x86_64 and arm64.
     UNKNOWN_RUNTIME = _PREFIX + "unknownRuntime"
     #: A container-image function: layers cannot be attached; bake the extension into the image.
     CONTAINER_IMAGE = _PREFIX + "containerImage"

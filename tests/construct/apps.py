@@ -512,6 +512,9 @@ def _build_scenarios() -> Scenarios:
     s.fns["retired_py37"] = any_function(st, "Py37", lambda_.Runtime.PYTHON_3_7)
     s.fns["retired_go"] = any_function(st, "Go1x", lambda_.Runtime.GO_1_X)
     s.fns["unknown"] = any_function(st, "Future", lambda_.Runtime("python3.99", lambda_.RuntimeFamily.PYTHON))
+    s.fns["odd_arch"] = any_function(
+        st, "OddArch", lambda_.Runtime.NODEJS_22_X, lambda_.Architecture.custom("riscv64")
+    )
     with_loki_logging(st, loki_ip="10.0.0.5")
 
     # Lambda Managed Instances: functions on a capacity provider, Python and Node.js.

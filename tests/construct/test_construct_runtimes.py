@@ -205,7 +205,12 @@ def test_functions_no_layer_can_serve_are_warned_about_never_skipped_silently(
         f"/{f['retired_py37'].node.path}",
         f"/{f['retired_go'].node.path}",
     }
-    assert _warned(st, WarningIds.UNKNOWN_RUNTIME) == {f"/{f['unknown'].node.path}"}
+    assert _warned(st, WarningIds.UNKNOWN_RUNTIME) == {
+        f"/{f['unknown'].node.path}",
+        f"/{f['odd_arch'].node.path}",
+    }
+    assert "Layers" not in props_of(t, f["odd_arch"])
+    assert annotation_paths(st, "warning", ".*its architecture is riscv64.*x86_64 and arm64 only.*")
     assert annotation_paths(st, "warning", ".*runtime go1.x runs on Amazon Linux 1.*")
     assert annotation_paths(st, "warning", ".*runtime python3.99 is not one this library knows.*")
 
