@@ -59,8 +59,8 @@ PYTHON_MUTANTS: dict[str, Mutant] = {
     ),
     "no-ship-before-freeze": Mutant(
         "lifecycle.py",
-        "        if before_freeze:\n            if rid is not None:\n",
-        "        if False:\n            if rid is not None:\n",
+        '            before_freeze = mode == "end_of_invoke"\n',
+        "            before_freeze = False\n",
         ("test_e2e_flush_modes.py::test_ship_before_freeze_lines_stored_when_invoke_returns",),
     ),
     "batch-mode-blocks-function": Mutant(
