@@ -51,7 +51,7 @@ def real_loki() -> Iterator[dict[str, RealLoki]]:
         yield servers
     finally:
         for server in servers.values():
-            server.close()
+            server.close()  # SIGKILL: the data is thrown away, nothing to flush
 
 
 @pytest.fixture

@@ -14,12 +14,20 @@ from . import query as q
 from . import selector as sel
 from .auth import Auth
 from .counters import Counters
-from .limits import Limits
+from .limits import MAX_INGESTER_MESSAGE_BYTES, Limits
 from .model import RequestRecord
 from .ratelimit import TenantRateLimiter
-from .server import PUSH_PATHS, decode_query
+from .server import LEGACY_PUSH_PATH, PUSH_PATHS, decode_query
 from .store import Store
-from .validation import PushError, decode_body, group_errors, parse_push, validate
+from .validation import (
+    PushError,
+    decode_body,
+    encoded_size,
+    group_errors,
+    parse_legacy_push,
+    parse_push,
+    validate,
+)
 
 Response = tuple[int, bytes, str, tuple[tuple[str, str], ...]]
 TEXT = "text/plain; charset=utf-8"
@@ -116,7 +124,7 @@ class Api:
         try:
             data = decode_body(body, headers.get("content-encoding", ""), headers.get("content-type"))
             outcome = validate(
-                parse_push(data),
+                parse_legacy_push(data) if path == LEGACY_PUSH_PATH else parse_push(data, self.limits),
                 self.limits,
                 reject_reserved_labels=self.reject_reserved_labels,
                 discover_service_name=self.discover_service_name,
@@ -135,6 +143,14 @@ class Api:
                     f"bytes/sec) while attempting to ingest '{lines}' lines totaling "
                     f"'{outcome.accepted_bytes}' bytes, reduce log volume or contact your Loki "
                     "administrator to see if the limit can be increased",
+                )
+            size = encoded_size(outcome.streams)
+            if size > MAX_INGESTER_MESSAGE_BYTES:
+                # The distributor's message to the ingester exceeds gRPC's 4 MiB: 500, nothing stored.
+                raise PushError(
+                    500,
+                    "rpc error: code = ResourceExhausted desc = grpc: received message larger than max "
+                    f"({size} vs. {MAX_INGESTER_MESSAGE_BYTES})",
                 )
             # Partial acceptance: Loki stores the valid entries even when it answers 400.
             ingested = self.store.add(outcome.streams, scope=scope, tenant=tenant)

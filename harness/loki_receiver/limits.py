@@ -7,7 +7,19 @@ Sources (grafana/loki): ``pkg/validation/limits.go`` (defaults),
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
+
+#: Loki majors the receiver can behave like (see ``Limits.for_version``).
+Mode = Literal["2.7", "2.9", "3"]
+MODES: tuple[Mode, ...] = ("2.7", "2.9", "3")
+
+#: The ingester's ``grpc_server_max_recv_msg_size`` default (4 MiB): a push whose streams
+#: encode bigger than this fails between distributor and ingester with a 500, stored nowhere.
+MAX_INGESTER_MESSAGE_BYTES = 4 << 20
+
+#: Loki 3.x ``log_level_fields`` default: where ``detected_level`` is read from first.
+LOG_LEVEL_FIELDS = ("level", "LEVEL", "Level", "Severity", "severity", "SEVERITY", "lvl", "LVL", "Lvl")
 
 #: ``server.grpc_server_max_recv_msg_size`` / the push body limit: 100 MiB.
 MAX_BODY_BYTES = 100 << 20
@@ -38,10 +50,14 @@ DEFAULT_DISCOVER_SERVICE_NAME = (
 
 @dataclass(frozen=True)
 class Limits:
-    """The subset of Loki's ``limits_config`` the receiver applies (defaults = Loki 3.x)."""
+    """The subset of Loki's ``limits_config`` the receiver applies (defaults = Loki 3.4).
 
-    #: "256KB" parsed by go-humanize: decimal kilobytes, so 256,000 bytes.
-    max_line_size: int = 256_000
+    The last group of fields is not configurable in Loki: it is how each major version
+    behaves (see ``for_version``).
+    """
+
+    #: "256KB": flagext.ByteSize reads it in binary units, so 262,144 bytes (measured on 3.4.6).
+    max_line_size: int = 262_144
     max_label_names_per_series: int = 15
     max_label_name_length: int = 1024
     max_label_value_length: int = 2048
@@ -52,8 +68,8 @@ class Limits:
     creation_grace_period_s: float = 600.0
     #: False = "Loki 2.x mode": any structured metadata is rejected.
     allow_structured_metadata: bool = True
-    #: "64KB" (go-humanize): 64,000 bytes of names + values per entry.
-    max_structured_metadata_size: int = 64_000
+    #: "64KB" in binary units: 65,536 bytes of names + values per entry (measured on 3.4.6).
+    max_structured_metadata_size: int = 65_536
     max_structured_metadata_entries_count: int = 128
     #: Only enforced when the receiver is built with ``rate_limit=True``.
     ingestion_rate_mb: float = 4.0
@@ -69,3 +85,49 @@ class Limits:
     max_entries_limit_per_query: int = 5000
     #: Loki stores identical (timestamp, line) pairs in one stream once.
     dedupe: bool = True
+    #: Loki 3.x ``discover_log_levels``: add ``detected_level`` structured metadata. Off here
+    #: unless asked for, so stored metadata is what was pushed.
+    discover_log_levels: bool = False
+
+    # --- how the version behaves ---------------------------------------------------
+    #: The major version modelled.
+    mode: Mode = "3"
+    #: 2.7 predates structured metadata: an object as an entry's third element fails the
+    #: JSON decoding of the whole push; a string there is ignored.
+    structured_metadata_known: bool = True
+    #: 3.x answers a push with no streams with 422; 2.x with 204.
+    empty_push_status: int = 422
+    #: 2.x drops entries whose line is empty, silently.
+    drop_empty_lines: bool = False
+    #: 2.9 stores label values as their JSON text, escapes included (``\u00e9`` stays six
+    #: characters); 2.7 and 3.x decode them.
+    raw_label_values: bool = False
+    #: 3.x stores structured metadata values as their JSON text, escapes included.
+    raw_metadata_values: bool = True
+    #: 2.7 and 3.x read a number as a label value (its JSON text); 2.9 refuses the push.
+    number_label_values: bool = True
+    #: The documentation link in the "disallowed" message: 2.9 names a key that 3.x renamed.
+    disallowed_metadata_key: str = "allow_structured_metadata"
+
+    @classmethod
+    def for_version(cls, mode: Mode, **overrides: object) -> Limits:
+        """Each version's defaults (what ``GET /config`` shows on 2.7.7, 2.9.17 and 3.4.6)."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        base = cls()
+        if mode != "3":
+            base = replace(
+                base,
+                mode=mode,
+                max_line_size=0,
+                max_label_names_per_series=30,
+                allow_structured_metadata=False,
+                empty_push_status=204,
+                drop_empty_lines=True,
+                raw_metadata_values=False,
+                structured_metadata_known=mode != "2.7",
+                raw_label_values=mode == "2.9",
+                number_label_values=mode == "2.7",
+                disallowed_metadata_key="structured_metadata",
+            )
+        return replace(base, **overrides)  # type: ignore[arg-type]

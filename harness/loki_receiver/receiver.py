@@ -13,7 +13,7 @@ from .api import Api, Response
 from .auth import Auth
 from .counters import Counters
 from .faults import Faults
-from .limits import DEFAULT_DISCOVER_SERVICE_NAME, Limits
+from .limits import DEFAULT_DISCOVER_SERVICE_NAME, Limits, Mode
 from .model import RequestRecord, StoredEntry
 from .ratelimit import TenantRateLimiter
 from .server import PUSH_PATHS, Server, current_client_port
@@ -37,7 +37,10 @@ class LokiReceiver:
 
     Options (keyword-only):
       port: 0 = ephemeral.
-      structured_metadata: False = "Loki 2.x mode" (entries with structured metadata get 400).
+      mode: the Loki version to behave like, "3" (3.4, the default), "2.9" or "2.7": limits,
+        structured metadata handling and JSON decoding quirks (see ``Limits.for_version``).
+      structured_metadata: False = refuse structured metadata with 400 (``allow_structured_metadata:
+        false``) whatever the mode.
       require_tenant: like ``auth_enabled: true``: X-Scope-OrgID required (401), tenants isolated.
       basic_auth: ("user", "password") a gateway would demand (401 otherwise).
       bearer_token: a token a gateway would demand (401 otherwise). With both set, either passes.
@@ -45,6 +48,7 @@ class LokiReceiver:
       rate_limit: enforce the per-tenant ingestion rate and the per-stream rate limit (429).
       limits: any other Loki limit (see ``Limits``); the options above override it.
       discover_service_name: add ``service_name`` like Loki 3.x does (off: labels stay as pushed).
+      discover_log_levels: add ``detected_level`` metadata like Loki 3.x does (off: metadata as pushed).
       reject_reserved_labels: 400 for label names starting with "__" (real Loki accepts them).
     """
 
@@ -52,6 +56,7 @@ class LokiReceiver:
         self,
         *,
         port: int = 0,
+        mode: Mode = "3",
         structured_metadata: bool = True,
         require_tenant: bool = False,
         basic_auth: tuple[str, str] | None = None,
@@ -60,14 +65,16 @@ class LokiReceiver:
         rate_limit: bool = False,
         limits: Limits | None = None,
         discover_service_name: bool = False,
+        discover_log_levels: bool = False,
         reject_reserved_labels: bool = False,
         host: str = "127.0.0.1",
     ) -> None:
         if not host.startswith("127."):
             raise ValueError(f"host must be a loopback address (127.0.0.0/8), got {host!r}")
-        base = limits or Limits()
+        base = limits or Limits.for_version(mode)
         overrides: dict[str, Any] = {
-            "allow_structured_metadata": structured_metadata and base.allow_structured_metadata
+            "allow_structured_metadata": structured_metadata and base.allow_structured_metadata,
+            "discover_log_levels": discover_log_levels or base.discover_log_levels,
         }
         if max_line_size is not None:
             overrides["max_line_size"] = max_line_size
@@ -98,7 +105,9 @@ class LokiReceiver:
             rate=self._rate,
             record=self._record,
             reject_reserved_labels=reject_reserved_labels,
-            discover_service_name=DEFAULT_DISCOVER_SERVICE_NAME if discover_service_name else (),
+            discover_service_name=(
+                DEFAULT_DISCOVER_SERVICE_NAME if discover_service_name and self.limits.mode == "3" else ()
+            ),
         )
         self._requests: list[RequestRecord] = []
         self._requests_cond = threading.Condition()

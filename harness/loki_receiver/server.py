@@ -19,7 +19,9 @@ from .model import RequestRecord
 if TYPE_CHECKING:
     from .receiver import LokiReceiver
 
-PUSH_PATHS = ("/loki/api/v1/push",)
+#: The push path, and the legacy one Loki still serves (same handler).
+LEGACY_PUSH_PATH = "/api/prom/push"
+PUSH_PATHS = ("/loki/api/v1/push", LEGACY_PUSH_PATH)
 
 # The client port of the request the current handler thread is serving, so records
 # made deeper down (in the receiver) can carry it without threading it through every call.
@@ -153,12 +155,18 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._dispatch()
 
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
     def _dispatch(self) -> None:
         _current.port = self.client_address[1]
         recv = self.server.receiver
         path = urlsplit(self.path).path
         is_push = path in PUSH_PATHS
-        body = self._read_body() if self.command == "POST" else b""
+        body = self._read_body() if self.command in ("POST", "PUT") else b""
         if body is None:
             msg = f"request body too large: limit {MAX_BODY_BYTES} bytes\n"
             self._record(413, error=msg.strip())

@@ -10,6 +10,8 @@ decoding), ``pkg/distributor/validator.go`` (per-stream and per-entry checks),
 from __future__ import annotations
 
 import json
+import json.decoder
+import json.scanner
 import re
 import time
 import zlib
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-from .limits import MAX_BODY_BYTES, SERVICE_NAME_LABEL, Limits
+from .limits import LOG_LEVEL_FIELDS, MAX_BODY_BYTES, SERVICE_NAME_LABEL, Limits
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 
@@ -97,13 +99,10 @@ def decode_body(raw: bytes, content_encoding: str, content_type: str | None) -> 
     if not media_type:
         raise PushError(400, "mime: no media type")
     if media_type != "application/json":
-        # Real Loki reads every other type as snappy-compressed protobuf; this receiver
-        # cannot (no snappy in the standard library): a documented departure.
-        raise PushError(
-            415,
-            f"this test receiver only decodes application/json pushes, got Content-Type {media_type!r} "
-            "(real Loki would read it as snappy protobuf)",
-        )
+        # Real Loki reads every other type as snappy-compressed protobuf and answers 400
+        # "snappy: corrupt input" to anything else. This receiver cannot decode snappy (no
+        # snappy in the standard library), so it answers that 400 to every such push.
+        raise PushError(400, "snappy: corrupt input (this test receiver decodes application/json only)")
     return body
 
 
@@ -132,56 +131,194 @@ def _inflate(raw: bytes, wbits: int, what: str) -> bytes:
 # --- JSON --------------------------------------------------------------------
 
 
-def parse_push(body: bytes) -> list[Stream]:
-    """Parse Loki's JSON push body; any shape error rejects the whole request (as Loki does)."""
+_TIMESTAMP = re.compile(r"-?[0-9]+\Z")
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+class _Raw(str):
+    """A decoded JSON string that also keeps its text as written (escapes included)."""
+
+    raw: str
+
+
+def _raw_decoder() -> json.JSONDecoder:
+    """A decoder whose string values are ``_Raw`` (pure-Python scanner: used only on bodies
+    with escapes, when the version stores some strings as written)."""
+    decoder = json.JSONDecoder()
+
+    def parse_string(s: str, end: int, strict: bool = True) -> tuple[str, int]:
+        value, stop = json.decoder.scanstring(s, end, strict)  # type: ignore[attr-defined]
+        out = _Raw(value)
+        out.raw = s[end : stop - 1]
+        return out, stop
+
+    decoder.parse_string = parse_string  # type: ignore[attr-defined]
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
+    return decoder
+
+
+_PLAIN = json.JSONDecoder()
+_RAW = _raw_decoder()
+
+
+def _as_written(value: str, raw: bool) -> str:
+    return value.raw if raw and isinstance(value, _Raw) else str(value)
+
+
+def _escapable(value: object) -> bool:
+    """Whether `value` may have been written with escapes (so its text differs from its value)."""
+    return isinstance(value, str) and not (value.isascii() and value.isprintable() and '"' not in value
+                                           and "\\" not in value and "/" not in value)
+
+
+def _escaped_where_kept(doc: object, lim: Limits) -> bool:
+    """Whether a label value (2.9) or metadata value (3.x) the version keeps as written may differ."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("streams"), list):
+        return False
+    for s in doc["streams"]:
+        if not isinstance(s, dict):
+            continue
+        labels = s.get("stream")
+        if lim.raw_label_values and isinstance(labels, dict) and any(map(_escapable, labels.values())):
+            return True
+        values = s.get("values")
+        if lim.raw_metadata_values and isinstance(values, list):
+            for v in values:
+                if (isinstance(v, list) and len(v) > 2 and isinstance(v[2], dict)
+                        and any(map(_escapable, v[2].values()))):
+                    return True
+    return False
+
+
+def parse_push(body: bytes, limits: Limits | None = None) -> list[Stream]:
+    """Parse Loki's JSON push body the way the version's decoder does.
+
+    Any shape error rejects the whole request. Like Loki's streaming decoder, whatever
+    follows the first JSON value is ignored, ``null`` reads as "no streams", and bytes that
+    are not UTF-8 are kept (shown as U+FFFD).
+    """
+    lim = limits or Limits()
+    text = body.decode("utf-8", "replace").lstrip(" \t\r\n")
+    if not text:
+        raise PushError(400, "EOF")
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        doc, _ = _PLAIN.raw_decode(text)
+        if "\\" in text and _escaped_where_kept(doc, lim):
+            # The slow pure-Python scanner, only for the rare body where it changes a value.
+            doc, _ = _RAW.raw_decode(text)
+    except ValueError as exc:
         raise PushError(400, f"loghttp.PushRequest: readObjectStart: {exc}") from exc
+    if doc is None:
+        return []
     if not isinstance(doc, dict):
         raise PushError(400, "loghttp.PushRequest: readObjectStart: expect { or n, but found non-object")
-    raw_streams = doc.get("streams") or []
+    raw_streams = doc.get("streams")
+    if raw_streams is None:
+        return []
     if not isinstance(raw_streams, list):
         raise PushError(400, "loghttp.PushRequest.Streams: decode slice: expect [ or n")
     streams: list[Stream] = []
     for s in raw_streams:
+        if s is None and lim.mode == "2.7":
+            # 2.7.7 dereferences the missing stream (measured: 500, nothing stored).
+            raise PushError(
+                500, "error while processing request: runtime error: invalid memory address or nil pointer "
+                "dereference"
+            )
         if not isinstance(s, dict):
             raise PushError(400, "loghttp.PushRequest.Streams: expect { or n")
-        labels = s.get("stream") or {}
-        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        labels = s.get("stream", {})
+        if labels is None and lim.mode == "3":
+            raise PushError(
+                400, "loghttp.PushRequest.Streams: Value looks like object, but can't find closing '}'"
+            )
+        labels = labels or {}
+        if not isinstance(labels, dict):
             raise PushError(400, "loghttp.LabelSet: stream labels must be an object of strings")
-        values = s.get("values") or []
+        label_values: dict[str, str] = {}
+        for k, v in labels.items():
+            if isinstance(v, str):
+                label_values[str(k)] = _as_written(v, lim.raw_label_values)
+            elif lim.number_label_values and isinstance(v, (int, float)) and not isinstance(v, bool):
+                label_values[str(k)] = json.dumps(v)
+            else:
+                raise PushError(400, "loghttp.LabelSet: stream labels must be an object of strings")
+        values = s.get("values")
+        if values is None:
+            values = []
         if not isinstance(values, list):
-            raise PushError(400, "loghttp.Stream.Values: expect [ or n")
-        streams.append(Stream(labels=dict(labels), entries=[_parse_entry(v) for v in values]))
+            raise PushError(400, "loghttp.PushRequest.Streams: unmarshalerDecoder: Unknown value type")
+        streams.append(Stream(labels=label_values, entries=[_parse_entry(v, lim) for v in values]))
     return streams
 
 
-def _parse_entry(value: object) -> Entry:
+_LEGACY_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
+
+
+def parse_legacy_push(body: bytes) -> list[Stream]:
+    """The legacy ``/api/prom/push`` JSON: ``{"streams": [{"labels": "{a=\"b\"}", "entries":
+    [{"ts": "<RFC3339>", "line": "..."}]}]}``. Other keys are ignored, as Loki's decoder does."""
+    try:
+        doc = json.loads(body.decode("utf-8", "replace") or "null")
+    except ValueError as exc:
+        raise PushError(400, f"legacy push: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("streams") or [], list):
+        raise PushError(400, "legacy push: expect an object with a list of streams")
+    streams: list[Stream] = []
+    for s in doc.get("streams") or []:
+        if not isinstance(s, dict):
+            raise PushError(400, "legacy push: expect { for a stream")
+        text = str(s.get("labels") or "").strip().removeprefix("{").removesuffix("}")
+        labels = {m.group(1): json.loads(f'"{m.group(2)}"') for m in _LEGACY_LABEL.finditer(text)}
+        entries = []
+        for e in s.get("entries") or []:
+            if not isinstance(e, dict):
+                raise PushError(400, "legacy push: expect { for an entry")
+            try:
+                at = datetime.fromisoformat(str(e.get("ts", "")))
+            except ValueError as exc:
+                raise PushError(400, f"legacy push: bad ts: {exc}") from exc
+            ts = int(at.timestamp()) * 1_000_000_000 + at.microsecond * 1000
+            entries.append(Entry(ts, str(e.get("line", "")), _EMPTY))
+        streams.append(Stream(labels=labels, entries=entries))
+    return streams
+
+
+def _parse_entry(value: object, lim: Limits) -> Entry:
     if not isinstance(value, list):
         raise PushError(400, "loghttp.Entry: expect [ for an entry")
     ts_raw = value[0] if len(value) > 0 else None
     if not isinstance(ts_raw, str):
         # Loki's decoder insists on a string (jsonparser.MalformedStringError).
         raise PushError(400, "Value is string, but can't find closing '\"' symbol (timestamp: not a string)")
-    try:
-        ts = int(ts_raw, 10)
-    except ValueError as exc:
-        raise PushError(400, f"Value is not a number: timestamp {ts_raw!r} must be nanoseconds") from exc
+    if not _TIMESTAMP.match(ts_raw) or not _INT64[0] <= int(ts_raw) <= _INT64[1]:
+        raise PushError(
+            400, f"Value looks like Number/Boolean/None, but can't find its end: timestamp {ts_raw!r}"
+        )
+    ts = int(ts_raw)
     line = value[1] if len(value) > 1 else ""
     if not isinstance(line, str):
         raise PushError(400, "Value is string, but can't find closing '\"' symbol (line must be a string)")
     metadata: dict[str, str] = _EMPTY
     if len(value) > 2:
         sm = value[2]
-        if not isinstance(sm, dict):
+        if not lim.structured_metadata_known:
+            # 2.7 reads the third element as a string it then ignores; anything else breaks it.
+            if not isinstance(sm, str):
+                raise PushError(
+                    400, "unmarshalerDecoder: Value is string, but can't find closing '\"' symbol"
+                )
+        elif not isinstance(sm, dict):
             raise PushError(400, "Value looks like object, but can't find closing '}' symbol (metadata)")
-        for k, v in sm.items():
-            if not isinstance(v, str):
-                raise PushError(400, f"structured metadata value for {k!r} must be a string")
-        # json.loads built a fresh dict of str -> str: keep it as is.
-        metadata = sm
-    return Entry(ts, line, metadata)
+        else:
+            for k, v in sm.items():
+                if not isinstance(v, str):
+                    raise PushError(400, f"structured metadata value for {k!r} must be a string")
+            if lim.raw_metadata_values:
+                metadata = {str(k): _as_written(v, True) for k, v in sm.items()}
+            else:
+                metadata = {str(k): str(v) for k, v in sm.items()}
+    return Entry(ts, str(line), metadata)
 
 
 # --- labels ------------------------------------------------------------------
@@ -262,7 +399,8 @@ def check_entry(entry: Entry, ls: str, limits: Limits, now_ns: int) -> tuple[Rej
             return _err(
                 "disallowed_structured_metadata",
                 f"stream '{ls}' includes structured metadata, but this feature is disallowed. Please see "
-                "`limits_config.allow_structured_metadata` or contact your Loki administrator to enable it.",
+                f"`limits_config.{limits.disallowed_metadata_key}` or contact your Loki administrator to "
+                "enable it.",
             )
         sm_size = metadata_size(entry.metadata)
         size += sm_size
@@ -316,8 +454,13 @@ def validate(
     normalised = [normalise_labels(stream.labels) for stream in streams]
     for stream in streams:
         out.received += len(stream.entries)
+    if not streams and limits.empty_push_status != 204:
+        raise PushError(limits.empty_push_status, "error at least one valid stream is required for ingestion")
     for stream, labels in zip(streams, normalised, strict=True):
-        if not stream.entries:
+        entries = stream.entries
+        if limits.drop_empty_lines:
+            entries = [e for e in entries if e.line]
+        if not entries:
             continue
         if discover_service_name and SERVICE_NAME_LABEL not in labels:
             labels[SERVICE_NAME_LABEL] = next(
@@ -327,21 +470,107 @@ def validate(
         rejected = validate_labels(labels, limits, reject_reserved_labels)
         if rejected:
             out.errors.append(rejected.message)
-            out.discard(rejected.reason, len(stream.entries))
+            out.discard(rejected.reason, len(entries))
             continue
         ls = labels_string(labels)
         kept: list[Entry] = []
-        for entry in stream.entries:
+        for entry in entries:
             rejected, size = check_entry(entry, ls, limits, now)
             if rejected:
                 out.errors.append(rejected.message)
                 out.discard(rejected.reason, 1)
                 continue
+            if entry.metadata and limits.mode == "3":
+                entry = entry._replace(metadata=_sanitise_metadata(entry.metadata, labels))
+            if limits.discover_log_levels and limits.allow_structured_metadata:
+                level = detect_level(entry, labels)
+                entry = entry._replace(metadata={**entry.metadata, DETECTED_LEVEL: level})
             kept.append(entry)
             out.accepted_bytes += size
         if kept:
             out.streams.append(Stream(labels=labels, entries=kept))
     return out
+
+
+_NOT_NAME_CHAR = re.compile(r"[^a-zA-Z0-9_]")
+DETECTED_LEVEL = "detected_level"
+
+
+def _sanitise_metadata(metadata: Mapping[str, str], labels: Mapping[str, str]) -> dict[str, str]:
+    """3.x stores metadata names as Prometheus label names: other characters become "_", a
+    leading digit gets "key_", and a name a stream label already has gets "_extracted"."""
+    out: dict[str, str] = {}
+    for name, value in metadata.items():
+        clean = _NOT_NAME_CHAR.sub("_", name)
+        if clean[:1].isdigit():
+            clean = "key_" + clean
+        if clean in labels:
+            clean += "_extracted"
+        out[clean] = value
+    return out
+
+
+_LEVELS = {
+    "trace": "trace", "trc": "trace", "debug": "debug", "dbg": "debug", "info": "info", "inf": "info",
+    "information": "info", "warn": "warn", "wrn": "warn", "warning": "warn", "error": "error", "err": "error",
+    "critical": "critical", "fatal": "fatal",
+}
+_LOGFMT_PAIR = re.compile(r'([^\s=]+)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def detect_level(entry: Entry, labels: Mapping[str, str]) -> str:
+    """Loki 3.4's ``detected_level``: a level field in the stream labels or the metadata (as
+    written), else the level named in a JSON or logfmt line (normalised), else words in the line."""
+    for fields in (labels, entry.metadata):
+        for name in LOG_LEVEL_FIELDS:
+            if name in fields:
+                return fields[name]
+    line = entry.line
+    stripped = line.strip()
+    found: str | None = None
+    if stripped.startswith("{") and stripped.endswith("}"):
+        try:
+            doc = json.loads(stripped)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            for name in LOG_LEVEL_FIELDS:
+                if name in doc:
+                    value = doc[name]
+                    found = value if isinstance(value, str) else json.dumps(value)
+                    break
+    elif "=" in line:
+        pairs = {k.lower(): v.strip('"') for k, v in _LOGFMT_PAIR.findall(line)}
+        found = next((pairs[n.lower()] for n in LOG_LEVEL_FIELDS if n.lower() in pairs), None)
+    if found is not None and found.lower() in _LEVELS:
+        return _LEVELS[found.lower()]
+    return _level_from_words(line)
+
+
+def _level_from_words(line: str) -> str:
+    if any(w in line for w in ("info:", "INFO:", "[info]", "[INFO]", "info", "INFO")):
+        return "info"
+    if any(w in line for w in ("err:", "ERR:", "[err]", "[ERR]", "[error]", "[ERROR]")):
+        return "error"
+    if any(w in line for w in ("warn:", "WARN:", "[warn]", "[WARN]", "[warning]", "[WARNING]", "warning",
+                               "WARNING")):
+        return "warn"
+    if any(w in line for w in ("critical:", "CRITICAL:", "[critical]", "[CRITICAL]")):
+        return "critical"
+    if any(w in line for w in ("debug:", "DEBUG:", "[debug]", "[DEBUG]")):
+        return "debug"
+    return "unknown"
+
+
+def encoded_size(streams: list[Stream]) -> int:
+    """Roughly the protobuf size of the ingester's push request (within a few bytes per entry)."""
+    size = 0
+    for s in streams:
+        size += len(labels_string(s.labels).encode()) + 16
+        for e in s.entries:
+            metadata = sum(len(k.encode()) + len(v.encode()) + 6 for k, v in e.metadata.items())
+            size += len(e.line.encode()) + 24 + metadata
+    return size
 
 
 def group_errors(errors: list[str]) -> str:

@@ -90,10 +90,11 @@ def test_push_json_with_charset_parameter_is_accepted(loki: LokiReceiver) -> Non
     assert reply.status == 204
 
 
-def test_push_protobuf_is_refused_with_415_departure(loki: LokiReceiver) -> None:
+def test_push_non_json_content_type_is_400_like_a_corrupt_snappy_body(loki: LokiReceiver) -> None:
+    # Real Loki reads any other type as snappy protobuf: "snappy: corrupt input" for this body.
     reply = push(loki.url, raw=b"\x00\x01", content_type="application/x-protobuf")
-    assert reply.status == 415
-    assert "application/json" in reply.text
+    assert reply.status == 400
+    assert reply.text.startswith("snappy: corrupt input")
 
 
 def test_push_body_over_100_mib_is_413(loki: LokiReceiver) -> None:
@@ -146,10 +147,14 @@ def test_push_malformed_json_is_400_and_stores_nothing(loki: LokiReceiver, raw: 
     assert loki.count() == 0
 
 
-def test_push_empty_request_and_empty_streams_are_204(loki: LokiReceiver) -> None:
-    assert push(loki.url, raw=b'{"streams": []}').status == 204
-    assert push(loki.url, [(LABELS, [])]).status == 204
+def test_push_without_streams_is_422_on_3x_and_204_on_2x(loki: LokiReceiver) -> None:
+    reply = push(loki.url, raw=b'{"streams": []}')
+    assert (reply.status, reply.text) == (422, "error at least one valid stream is required for ingestion\n")
+    assert push(loki.url, raw=b"{}").status == 422
+    assert push(loki.url, [(LABELS, [])]).status == 204  # a stream, without entries
     assert loki.count() == 0
+    with LokiReceiver(mode="2.9") as old:
+        assert push(old.url, raw=b'{"streams": []}').status == 204
 
 
 # --- labels -------------------------------------------------------------------
@@ -241,13 +246,13 @@ def test_push_discover_service_name_adds_the_label_like_loki3() -> None:
 def test_push_line_over_max_line_size_is_rejected_others_stored(loki: LokiReceiver) -> None:
     ts = now_ns()
     limit = Limits().max_line_size
-    assert limit == 256_000  # "256KB" through go-humanize is decimal
+    assert limit == 262_144  # "256KB" is binary on 3.4.6
     values = [[str(ts), "a" * limit], [str(ts + 1), "b" * (limit + 1)], [str(ts + 2), "small"]]
     reply = push(loki.url, [(LABELS, values)], encoding="gzip")
     assert reply.status == 400
     assert reply.text == (
-        "Max entry size '256000' bytes exceeded for stream '{function=\"f\", source=\"lambda\"}' "
-        "while adding an entry with length '256001' bytes\n"
+        "Max entry size '262144' bytes exceeded for stream '{function=\"f\", source=\"lambda\"}' "
+        "while adding an entry with length '262145' bytes\n"
     )
     assert [len(line) for line in loki.lines()] == [limit, 5]
     rec = loki.requests[-1]
@@ -316,12 +321,12 @@ def test_push_structured_metadata_is_stored_in_loki3_mode(loki: LokiReceiver) ->
 def test_push_structured_metadata_limits(loki: LokiReceiver) -> None:
     ts = now_ns()
     too_many = {f"k{i}": "v" for i in range(129)}
-    too_big = {"k": "v" * 64_000}
+    too_big = {"k": "v" * 65_536}
     values = [[str(ts), "many", too_many], [str(ts + 1), "big", too_big], [str(ts + 2), "fine", {"k": "v"}]]
     reply = push(loki.url, [(LABELS, values)])
     assert reply.status == 400
     assert "has too many structured metadata labels: '129', limit: '128'" in reply.text
-    assert "has structured metadata too large: '64001' bytes, limit: '64000' bytes" in reply.text
+    assert "has structured metadata too large: '65537' bytes, limit: '65536' bytes" in reply.text
     assert loki.lines() == ["fine"]
 
 
@@ -410,11 +415,22 @@ def test_rate_limit_is_per_tenant_with_tenancy() -> None:
         assert push(r.url, [(LABELS, [[str(ts), "a" * 1500]])], headers={"X-Scope-OrgID": "t2"}).status == 204
 
 
-def test_rate_limit_off_by_default_accepts_a_10_mb_request(loki: LokiReceiver) -> None:
+def test_rate_limit_off_by_default_accepts_8_mb_at_once(loki: LokiReceiver) -> None:
+    # Two 4 MB requests back to back: over the 6 MB burst, refused only with rate_limit=True.
     ts = now_ns()
-    values = [[str(ts + i), "x" * 100_000] for i in range(100)]
-    assert push(loki.url, [(LABELS, values)], encoding="gzip").status == 204
-    assert loki.count() == 100
+    for batch in range(2):
+        values = [[str(ts + batch * 100 + i), "x" * 100_000] for i in range(40)]
+        assert push(loki.url, [(LABELS, values)], encoding="gzip").status == 204
+    assert loki.count() == 80
+
+
+def test_push_over_the_ingesters_4_mib_message_limit_is_500_and_stores_nothing(loki: LokiReceiver) -> None:
+    ts = now_ns()
+    values = [[str(ts + i), "x" * 100_000] for i in range(43)]  # 4.3 MB: over 4,194,304
+    reply = push(loki.url, [(LABELS, values)], encoding="gzip")
+    assert reply.status == 500
+    assert "grpc: received message larger than max" in reply.text
+    assert loki.count() == 0
 
 
 def test_encode_helper_roundtrip() -> None:
@@ -524,7 +540,7 @@ def test_discarded_counts_every_refused_entry_by_lokis_reason(loki: LokiReceiver
     day = 86_400 * 10**9
     values = [
         [str(now), "ok"],
-        [str(now + 1), "x" * 256_001],
+        [str(now + 1), "x" * 262_145],
         [str(now - 8 * day), "old"],
         [str(now + day), "future"],
     ]
