@@ -363,3 +363,32 @@ def test_launcher_limits_malloc_arenas(tmp_path: object) -> None:
     out = subprocess.run([str(LAUNCHER)], env={"PATH": f"{stub.parent}:{os.environ['PATH']}"},
                          capture_output=True, text=True, timeout=10)
     assert out.stdout.strip() == "arenas=2", out
+
+
+@pytest.mark.parametrize("mode", ["adaptive", "batch"])
+def test_a_loki_that_is_down_does_not_hold_invokes_to_their_timeout(
+    fake_lambda: FakeLambda, mode: str
+) -> None:
+    import socket
+
+    srv = socket.socket()  # accepts, never answers
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    try:
+        # GIVEN Loki hanging, a 64 KiB buffer (high water 32 KiB) and invokes with a 60 s timeout
+        proc = start_extension(fake_lambda.runtime_api, {
+            "LOKI_URL": f"http://127.0.0.1:{srv.getsockname()[1]}/loki/api/v1/push", "LOKI_FLUSH": mode,
+            "LOKI_MAX_BUFFER_BYTES": "65536"})
+        assert fake_lambda.wait(lambda f: f.next_calls >= 1)
+        # WHEN invokes come with their lines (and runtimeDone) while nothing can be pushed
+        for n in range(1, 4):
+            fake_lambda.events.put({"eventType": "INVOKE", "requestId": f"r{n}",
+                                    "deadlineMs": int((time.time() + 60) * 1000)})
+            lines = [fn(f"{n} {i:04d} " + "x" * 200 + "\n") for i in range(150)]
+            fake_lambda.deliver([platform("start", {"requestId": f"r{n}"}), *lines, _done(f"r{n}")])
+            # THEN each one's next comes long before that timeout (a bounded try, not 60 s of retries)
+            assert fake_lambda.wait(lambda f, n=n: f.next_calls >= n + 1, timeout=15)
+        fake_lambda.shutdown(deadline_s=1.0)
+        proc.communicate(timeout=10)
+    finally:
+        srv.close()

@@ -114,6 +114,9 @@ class Dispatcher:
         #: platform.runtimeDone per request id (its event time, ns), oldest first.
         self._done: dict[str, int] = {}
         self.metadata_allowed = True
+        #: The last push ran out of time after failing (connection errors, 429/5xx): Loki is
+        #: down or overloaded. Cleared by the next accepted push.
+        self.loki_failing = False
         self.stats = Stats()
         self._reported_drops = self.stats.drops()
         self._last_error: str | None = None
@@ -217,7 +220,10 @@ class Dispatcher:
         entries are not queued any more, but they are not in Loki yet either.
         """
         while True:
-            with self._push_lock:
+            # Bounded: the sender may be retrying a push against a Loki that hangs.
+            if not self._push_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                return False
+            try:
                 with self._cond:
                     if below_bytes:
                         if self._buffer.queued_bytes < below_bytes:
@@ -228,6 +234,8 @@ class Dispatcher:
                     return False
                 if not self._push_locked(lambda: deadline, time.sleep):
                     return False
+            finally:
+                self._push_lock.release()
 
     def stop_sender(self) -> None:
         """Stop the background sender (at SHUTDOWN, before the final drain)."""
@@ -327,6 +335,7 @@ class Dispatcher:
             if outcome.result == retry.OK:
                 self.stats.entries_sent += len(chunk)
                 self._last_error = None
+                self.loki_failing = False
                 if without_metadata and self.metadata_allowed:
                     self.metadata_allowed = False
                     warn("Loki does not accept structured metadata; request_id, level and tenant_id "
@@ -350,6 +359,8 @@ class Dispatcher:
                      f"{resp.body[:300].decode('utf-8', 'replace').strip()} (not retried; Loki keeps the "
                      "valid entries of a 400, so up to that many may be missing)")
                 continue
+            if outcome.last_error:
+                self.loki_failing = True
             if outcome.last_error and outcome.last_error != self._last_error:
                 self._last_error = outcome.last_error
                 warn(f"cannot push to Loki at {self._url}: {outcome.last_error}; "

@@ -49,6 +49,10 @@ SHUTDOWN_QUIET_SLACK_S = 0.05
 #: At SHUTDOWN, stop waiting for the last invoke's runtimeDone this long before the deadline,
 #: keeping time to push what its delivery brought.
 SHUTDOWN_DRAIN_RESERVE_S = 0.3
+#: adaptive (sparse invokes) and the high-water mark: longest push before ``next``. A healthy Loki
+#: takes milliseconds for a 1 MiB request; a Loki that is down would otherwise cost every invoke
+#: its whole timeout.
+PRE_NEXT_PUSH_BUDGET_S = 2.0
 #: Managed Instances: time allowed to each push attempt cycle (a rolling deadline; nothing freezes).
 MANAGED_PUSH_BUDGET_S = 30.0
 #: ``next`` failing this many times in a row means the Runtime API is gone.
@@ -223,13 +227,17 @@ class Shipper:
             if before_freeze:
                 if rid is not None:
                     d.wait_runtime_done(rid, deadline)
-                d.flush(deadline)
+                # end_of_invoke is the user's explicit choice: up to the deadline. adaptive chose
+                # for them: a Loki that is down must not bill every invoke up to its timeout.
+                d.flush(deadline if mode == "end_of_invoke" else _budget(deadline))
                 return
             if mode == "adaptive":
                 d.wake_sender()  # the previous invokes' lines go now, in this invoke's thawed time
             high_water = self.cfg.max_buffer_bytes * self.cfg.high_water_percent // 100
-            if d.queued_bytes() >= high_water:
-                d.flush(deadline, below_bytes=high_water)
+            # With Loki failing the buffer stays full whatever we do: pushing before next would
+            # only add the retries to every invoke; the sender keeps trying in the thawed time.
+            if d.queued_bytes() >= high_water and not d.loki_failing:
+                d.flush(_budget(deadline), below_bytes=high_water)
         finally:
             self._handled_ns = time.time_ns()
 
@@ -281,6 +289,11 @@ class Shipper:
                 d.flush(deadline)  # ships the drop-report line if anything is left to report
             warn(drop_report.at_shutdown(drops))
         self.listener.close()
+
+
+def _budget(deadline: float) -> float:
+    """The deadline of a push before ``next`` that the user did not ask for explicitly."""
+    return min(deadline, time.monotonic() + PRE_NEXT_PUSH_BUDGET_S)
 
 
 def _redact(url: str) -> str:
