@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import query as q
 from . import selector as sel
 from .auth import Auth
 from .counters import Counters
 from .limits import MAX_INGESTER_MESSAGE_BYTES, Limits
-from .model import RequestRecord
+from .model import RequestRecord, Response
 from .ratelimit import TenantRateLimiter
-from .server import LEGACY_PUSH_PATH, PUSH_PATHS, decode_query
 from .store import Store
 from .validation import (
     PushError,
@@ -29,7 +29,11 @@ from .validation import (
     validate,
 )
 
-Response = tuple[int, bytes, str, tuple[tuple[str, str], ...]]
+#: The push path, and the legacy one Loki still serves (with its own JSON format).
+PUSH_PATH = "/loki/api/v1/push"
+LEGACY_PUSH_PATH = "/api/prom/push"
+PUSH_PATHS = (PUSH_PATH, LEGACY_PUSH_PATH)
+
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json; charset=UTF-8"
 PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
@@ -239,3 +243,12 @@ class Api:
             raise q.QueryError("at least one match[] argument is required")
         doc = q.series(self._label_sets(headers, params))
         return self._answer(method, path, headers, 200, json.dumps(doc).encode(), JSON)
+
+
+def decode_query(path: str, body: bytes, content_type: str | None) -> tuple[str, dict[str, str]]:
+    """Path and parameters from the query string and (for POST) a form body."""
+    parts = urlsplit(path)
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if body and (content_type or "").startswith("application/x-www-form-urlencoded"):
+        params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return unquote(parts.path), params

@@ -9,6 +9,9 @@ from typing import NamedTuple
 
 _NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
+#: An HTTP answer: status, body, Content-Type, extra headers.
+Response = tuple[int, bytes, str, tuple[tuple[str, str], ...]]
+
 
 class StoredEntry(NamedTuple):
     """One log entry as Loki stored it (a NamedTuple: cheap to build at 100k+ entries per second)."""

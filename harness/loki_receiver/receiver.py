@@ -9,14 +9,14 @@ from types import TracebackType
 from typing import Any
 
 from . import selector as sel
-from .api import Api, Response
+from .api import PUSH_PATHS, Api
 from .auth import Auth
 from .counters import Counters
 from .faults import Faults
 from .limits import DEFAULT_DISCOVER_SERVICE_NAME, Limits, Mode
 from .model import RequestRecord, StoredEntry
 from .ratelimit import TenantRateLimiter
-from .server import PUSH_PATHS, Server, current_client_port
+from .server import Handlers, Server, current_client_port
 from .store import Store
 
 SelectorLike = str | Mapping[str, str] | sel.Selector | None
@@ -145,7 +145,13 @@ class LokiReceiver:
         with self._server_lock:
             if self._server is not None or not self._started:
                 return
-            server = Server((self._host, self._port), self)
+            handlers = Handlers(
+                handle=self._api.handle,
+                record=self._record,
+                gate=lambda path: self.faults.decide(path in PUSH_PATHS),
+                hold=self.faults.hold,
+            )
+            server = Server((self._host, self._port), handlers)
             # Keep the port across outages, so clients reconnect to the same URL.
             self._port = server.server_address[1]
             thread = threading.Thread(
@@ -256,10 +262,6 @@ class LokiReceiver:
         with self._requests_cond:
             self._requests.append(record)
             self._requests_cond.notify_all()
-
-    def _handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Response:
-        """Called from server threads once faults have had their say."""
-        return self._api.handle(method, raw_path, headers, body)
 
     def __repr__(self) -> str:
         return f"LokiReceiver(url={self.url!r}, stored={self.count()})"

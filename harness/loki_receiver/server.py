@@ -1,4 +1,9 @@
-"""The HTTP layer: routes Loki's endpoints to the receiver, applies faults and auth."""
+"""The HTTP transport: reads requests, asks the fault gate, hands the rest to a handler.
+
+It knows nothing of Loki: the receiver builds it with callables (``Handlers``), so the
+transport, the API and the receiver import each other in one direction only
+(receiver -> api, server; server -> faults, model).
+"""
 
 from __future__ import annotations
 
@@ -9,19 +14,29 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import Any
+from urllib.parse import urlsplit
 
+from .faults import Decision
 from .limits import MAX_BODY_BYTES
-from .model import RequestRecord
+from .model import RequestRecord, Response
 
-if TYPE_CHECKING:
-    from .receiver import LokiReceiver
 
-#: The push path, and the legacy one Loki still serves (same handler).
-LEGACY_PUSH_PATH = "/api/prom/push"
-PUSH_PATHS = ("/loki/api/v1/push", LEGACY_PUSH_PATH)
+@dataclass(frozen=True)
+class Handlers:
+    """What the transport calls, in order: ``gate`` (faults) then ``handle``; ``record`` for
+    every answer the transport gives itself (413, faults, internal errors)."""
+
+    #: (method, raw path, lower-case headers, body) -> the answer.
+    handle: Callable[[str, str, Mapping[str, str], bytes], Response]
+    record: Callable[[RequestRecord], None]
+    #: path -> the fault decision and the event that releases a held answer early.
+    gate: Callable[[str], tuple[Decision, threading.Event]]
+    #: Hold an answer (slow fault) until the delay passes or the event is set.
+    hold: Callable[[float, threading.Event], None]
 
 # The client port of the request the current handler thread is serving, so records
 # made deeper down (in the receiver) can carry it without threading it through every call.
@@ -34,7 +49,7 @@ def current_client_port() -> int:
 
 
 class Server(ThreadingHTTPServer):
-    """ThreadingHTTPServer that knows its receiver and can cut every open connection."""
+    """ThreadingHTTPServer that calls ``Handlers`` and can cut every open connection."""
 
     daemon_threads = True
     # Never wait for handler threads on close: an outage must cut in while a slow answer is held.
@@ -43,8 +58,8 @@ class Server(ThreadingHTTPServer):
     # Many extension instances may connect at once in e2e tests and bench.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], receiver: LokiReceiver) -> None:
-        self.receiver = receiver
+    def __init__(self, address: tuple[str, int], handlers: Handlers) -> None:
+        self.handlers = handlers
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         super().__init__(address, Handler)
@@ -134,7 +149,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _record(self, status: int, *, received: int = 0, accepted: int = 0, body_bytes: int = 0,
                 error: str = "", answered_by: str = "loki") -> None:
-        self.server.receiver._record(RequestRecord(
+        self.server.handlers.record(RequestRecord(
             method=self.command,
             path=urlsplit(self.path).path,
             status=status,
@@ -163,18 +178,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         _current.port = self.client_address[1]
-        recv = self.server.receiver
+        handlers = self.server.handlers
         path = urlsplit(self.path).path
-        is_push = path in PUSH_PATHS
         body = self._read_body() if self.command in ("POST", "PUT") else b""
         if body is None:
             msg = f"request body too large: limit {MAX_BODY_BYTES} bytes\n"
             self._record(413, error=msg.strip())
             self._send(413, msg.encode())
             return
-        decision, wake = recv.faults.decide(is_push)
+        decision, wake = handlers.gate(path)
         if decision.delay_s:
-            recv.faults.hold(decision.delay_s, wake)
+            handlers.hold(decision.delay_s, wake)
         if decision.action == "disconnect":
             self._record(0, body_bytes=len(body), answered_by=decision.fault, error="connection closed")
             self.close_connection = True
@@ -187,20 +201,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(decision.status, decision.body.encode(), headers=decision.headers)
             return
         try:
-            status, payload, ctype, extra = recv._handle(self.command, self.path, self._headers_lower(), body)
+            answer = handlers.handle(self.command, self.path, self._headers_lower(), body)
         except Exception as exc:  # a receiver bug must look like a Loki 500, not a dropped connection
             traceback.print_exc(file=sys.stderr)
             msg = f"internal error in the test receiver: {exc!r}"
             self._record(500, body_bytes=len(body), error=msg)
             self._send(500, (msg + "\n").encode())
             return
-        self._send(status, payload, ctype, extra)
+        self._send(*answer)
 
-
-def decode_query(path: str, body: bytes, content_type: str | None) -> tuple[str, dict[str, str]]:
-    """Path and parameters from the query string and (for POST) a form body."""
-    parts = urlsplit(path)
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    if body and (content_type or "").startswith("application/x-www-form-urlencoded"):
-        params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    return unquote(parts.path), params
