@@ -272,8 +272,11 @@ func (b *Buffer) HeldBytes() int { return b.QueuedBytes + b.InflightBytes }
 // string stays immutable; the collector keeps the slab while any of its lines is referenced).
 func (b *Buffer) compact(s string) string {
 	n := len(s)
-	if n == 0 || n > maxSlabLine {
+	if n == 0 {
 		return s
+	}
+	if n > maxSlabLine {
+		return strings.Clone(s) // its own allocation: never a view that keeps a delivery alive
 	}
 	if len(b.slab)+n > cap(b.slab) {
 		b.slab = make([]byte, 0, slabSize)

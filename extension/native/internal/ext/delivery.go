@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // item is one Telemetry API record as the converter needs it.
@@ -21,7 +22,10 @@ type item struct {
 // every log line, and encoding/json's reflection cost as much as all the rest of the conversion.
 // ok is false for anything it does not fully understand; the caller then uses encoding/json.
 func parseDelivery(b []byte) (items []item, ok bool) {
-	s := scanner{b: b}
+	// Record strings are decoded into one arena per delivery (a decoded string is never longer
+	// than its JSON form, so it never grows): one allocation instead of one per line. The
+	// buffer copies each line into its slabs, after which the arena is garbage.
+	s := scanner{b: b, arena: make([]byte, 0, len(b))}
 	s.ws()
 	if !s.eat('[') {
 		return nil, false
@@ -59,6 +63,7 @@ type scanner struct {
 	// The lines of one delivery mostly share their time and type: reuse the last string rather
 	// than allocate one per record.
 	lastTime, lastType string
+	arena              []byte
 }
 
 func (s *scanner) ws() {
@@ -101,7 +106,7 @@ func (s *scanner) object(it *item) bool {
 	}
 	for {
 		s.ws()
-		key, ok := s.str()
+		key, ok := s.key()
 		if !ok {
 			return false
 		}
@@ -121,7 +126,7 @@ func (s *scanner) object(it *item) bool {
 				return false
 			}
 		case key == "record" && s.peek() == '"':
-			if it.recStr, ok = s.str(); !ok {
+			if it.recStr, ok = s.strArena(); !ok {
 				return false
 			}
 			it.recKind, it.recRaw = '"', nil
@@ -220,6 +225,60 @@ func (s *scanner) value() (int, int, bool) {
 	return 0, 0, false
 }
 
+// key reads an object key without allocating when it has no escapes (the result is only
+// compared, never kept).
+func (s *scanner) key() (string, bool) {
+	if s.i < len(s.b) && s.b[s.i] == '"' {
+		for j := s.i + 1; j < len(s.b); j++ {
+			c := s.b[j]
+			if c == '"' {
+				k := unsafe.String(unsafe.SliceData(s.b[s.i+1:j]), j-s.i-1)
+				s.i = j + 1
+				return k, true
+			}
+			if c == '\\' || c < 0x20 {
+				break
+			}
+		}
+	}
+	return s.str()
+}
+
+// strArena reads a string into the delivery's arena; the string is a view of the arena.
+func (s *scanner) strArena() (string, bool) {
+	if !s.eat('"') {
+		return "", false
+	}
+	start := len(s.arena)
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			n := len(s.arena) - start
+			if n == 0 {
+				return "", true
+			}
+			return unsafe.String(&s.arena[start], n), true
+		case c < 0x20:
+			return "", false
+		case c != '\\':
+			// copy the run up to the next quote or backslash at once
+			j := s.i + 1
+			for j < len(s.b) && s.b[j] != '"' && s.b[j] != '\\' && s.b[j] >= 0x20 {
+				j++
+			}
+			s.arena = append(s.arena, s.b[s.i:j]...)
+			s.i = j
+			continue
+		}
+		if !s.escape(&s.arena) {
+			return "", false
+		}
+	}
+	return "", false
+}
+
 // strCached is str, returning *last when the string has the same bytes.
 func (s *scanner) strCached(last *string) (string, bool) {
 	if s.i < len(s.b) && s.b[s.i] == '"' {
@@ -276,61 +335,68 @@ func (s *scanner) strSlow(start int) (string, bool) {
 			s.i++
 			continue
 		}
-		if s.i+1 >= len(s.b) {
-			return "", false
-		}
-		e := s.b[s.i+1]
-		s.i += 2
-		switch e {
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, ok := s.hex4()
-			if !ok {
-				return "", false
-			}
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if s.i+1 < len(s.b) && s.b[s.i] == '\\' && s.b[s.i+1] == 'u' {
-					save := s.i
-					s.i += 2
-					if v, ok := s.hex4(); ok {
-						r2 = v
-					} else {
-						s.i = save
-					}
-				}
-				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-					r = dec
-				} else {
-					// A lone surrogate: encoding/json writes U+FFFD too.
-					out = utf8.AppendRune(out, utf8.RuneError)
-					if r2 >= 0 {
-						r = r2
-						if utf16.IsSurrogate(r) {
-							r = utf8.RuneError
-						}
-					} else {
-						continue
-					}
-				}
-			}
-			out = utf8.AppendRune(out, r)
-		default:
+		if !s.escape(&out) {
 			return "", false
 		}
 	}
 	return "", false
+}
+
+// escape decodes the escape sequence at s.i (a backslash) onto *out.
+func (s *scanner) escape(out *[]byte) bool {
+	if s.i+1 >= len(s.b) {
+		return false
+	}
+	e := s.b[s.i+1]
+	s.i += 2
+	switch e {
+	case '"', '\\', '/':
+		*out = append(*out, e)
+	case 'b':
+		*out = append(*out, '\b')
+	case 'f':
+		*out = append(*out, '\f')
+	case 'n':
+		*out = append(*out, '\n')
+	case 'r':
+		*out = append(*out, '\r')
+	case 't':
+		*out = append(*out, '\t')
+	case 'u':
+		r, ok := s.hex4()
+		if !ok {
+			return false
+		}
+		if utf16.IsSurrogate(r) {
+			r2 := rune(-1)
+			if s.i+1 < len(s.b) && s.b[s.i] == '\\' && s.b[s.i+1] == 'u' {
+				save := s.i
+				s.i += 2
+				if v, ok := s.hex4(); ok {
+					r2 = v
+				} else {
+					s.i = save
+				}
+			}
+			if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+				r = dec
+			} else {
+				// A lone surrogate: encoding/json writes U+FFFD too.
+				*out = utf8.AppendRune(*out, utf8.RuneError)
+				if r2 < 0 {
+					return true
+				}
+				r = r2
+				if utf16.IsSurrogate(r) {
+					r = utf8.RuneError
+				}
+			}
+		}
+		*out = utf8.AppendRune(*out, r)
+	default:
+		return false
+	}
+	return true
 }
 
 func (s *scanner) hex4() (rune, bool) {

@@ -488,7 +488,9 @@ func (c *Converter) meta(level, rid, tenant string) *Meta {
 	if len(c.metaCache) > 64 { // old requests' metadata: keep the cache small
 		c.metaCache = map[metaKey]*Meta{}
 	}
-	m := &Meta{RequestID: rid, Level: level, TenantID: tenant}
+	// Owned copies: the line these came from may be a view of a whole delivery (see delivery.go).
+	k = metaKey{strings.Clone(level), strings.Clone(rid), strings.Clone(tenant)}
+	m := &Meta{RequestID: k.rid, Level: k.level, TenantID: k.tenant}
 	c.metaCache[k] = m
 	return m
 }
