@@ -49,7 +49,6 @@ class Api:
         counters: Counters,
         rate: TenantRateLimiter | None,
         record: Callable[[RequestRecord], None],
-        reject_reserved_labels: bool = False,
         discover_service_name: tuple[str, ...] = (),
     ) -> None:
         self.limits = limits
@@ -58,7 +57,6 @@ class Api:
         self.counters = counters
         self.rate = rate
         self.record = record
-        self.reject_reserved_labels = reject_reserved_labels
         self.discover_service_name = discover_service_name
 
     # --- routing ---------------------------------------------------------------
@@ -71,7 +69,10 @@ class Api:
             text = self.counters.prometheus_text(self.store.duplicates)
             return self._answer(method, path, headers, 200, text.encode(), PROMETHEUS)
         if path == "/loki/api/v1/status/buildinfo":
-            version = "3.4.0" if self.limits.allow_structured_metadata else "2.9.0"
+            # structured_metadata=False in 3.x mode reads as a 2.9 server (what clients probe for).
+            limits = self.limits
+            mode = "2.9" if limits.mode == "3" and not limits.allow_structured_metadata else limits.mode
+            version = {"3": "3.4.6", "2.9": "2.9.17", "2.7": "2.7.7"}[mode]
             return self._answer(method, path, headers, 200, json.dumps({"version": version}).encode(), JSON)
         denied = self.auth.error(headers)
         if denied is not None:
@@ -84,15 +85,8 @@ class Api:
         try:
             if path == "/loki/api/v1/query_range":
                 return self.query_range(method, path, headers, params)
-            if path == "/loki/api/v1/query":
-                return self.query_instant(method, path, headers, params)
             if path == "/loki/api/v1/labels":
-                return self.labels(method, path, headers, params, None)
-            if path.startswith("/loki/api/v1/label/") and path.endswith("/values"):
-                name = path[len("/loki/api/v1/label/") : -len("/values")]
-                return self.labels(method, path, headers, params, name)
-            if path == "/loki/api/v1/series":
-                return self.series(method, path, headers, params)
+                return self.labels(method, path, headers, params)
         except (q.QueryError, sel.SelectorError) as exc:
             return self._answer(method, path, headers, 400, (str(exc) + "\n").encode())
         return self._answer(method, path, headers, 404, b"404 page not found\n")
@@ -130,7 +124,6 @@ class Api:
             outcome = validate(
                 parse_legacy_push(data) if path == LEGACY_PUSH_PATH else parse_push(data, self.limits),
                 self.limits,
-                reject_reserved_labels=self.reject_reserved_labels,
                 discover_service_name=self.discover_service_name,
             )
             received = outcome.received
@@ -196,28 +189,6 @@ class Api:
         doc = q.streams_result(found, p, categorize_labels="categorize-labels" in flags)
         return self._answer(method, path, headers, 200, json.dumps(doc).encode(), JSON)
 
-    def query_instant(
-        self, method: str, path: str, headers: Mapping[str, str], params: Mapping[str, str]
-    ) -> Response:
-        selector = sel.parse(params.get("query", ""))
-        if self.limits.allow_structured_metadata:
-            # Loki 3.x refuses log selectors on the instant endpoint.
-            raise q.QueryError(
-                "log queries are not supported as an instant query type, please change your query to a range "
-                "query type"
-            )
-        # Loki 2.x: entries up to `time`, newest first by default.
-        now = time.time_ns()
-        at = q.parse_time(params.get("time"), now)
-        p = q.range_params(
-            {**params, "end": str(at + 1), "start": "0"}, now, self.limits.max_entries_limit_per_query
-        )
-        found = self.store.select(
-            selector, scope=self.auth.query_scope(headers), start_ns=p.start_ns, end_ns=p.end_ns
-        )
-        doc = q.streams_result(found, p, categorize_labels=False)
-        return self._answer(method, path, headers, 200, json.dumps(doc).encode(), JSON)
-
     def _label_sets(self, headers: Mapping[str, str], params: Mapping[str, str]) -> list[Mapping[str, str]]:
         end = q.parse_time(params.get("end"), time.time_ns())
         since = params.get("since")
@@ -230,18 +201,9 @@ class Api:
         )
 
     def labels(
-        self, method: str, path: str, headers: Mapping[str, str], params: Mapping[str, str], name: str | None
-    ) -> Response:
-        sets = self._label_sets(headers, params)
-        doc = q.label_names(sets) if name is None else q.label_values(sets, name)
-        return self._answer(method, path, headers, 200, json.dumps(doc).encode(), JSON)
-
-    def series(
         self, method: str, path: str, headers: Mapping[str, str], params: Mapping[str, str]
     ) -> Response:
-        if not (params.get("match[]") or params.get("query")):
-            raise q.QueryError("at least one match[] argument is required")
-        doc = q.series(self._label_sets(headers, params))
+        doc = q.label_names(self._label_sets(headers, params))
         return self._answer(method, path, headers, 200, json.dumps(doc).encode(), JSON)
 
 

@@ -154,16 +154,6 @@ def label_names(label_sets: Sequence[Mapping[str, str]]) -> dict[str, Any]:
     return {"status": "success", "data": names}
 
 
-def label_values(label_sets: Sequence[Mapping[str, str]], name: str) -> dict[str, Any]:
-    values = sorted({ls[name] for ls in label_sets if name in ls})
-    return {"status": "success", "data": values}
-
-
-def series(label_sets: Sequence[Mapping[str, str]]) -> dict[str, Any]:
-    unique = {tuple(sorted(ls.items())) for ls in label_sets}
-    return {"status": "success", "data": [dict(u) for u in sorted(unique)]}
-
-
 def selector_or_none(params: Mapping[str, str], key: str = "query") -> str | None:
     q = params.get(key)
     return q if q else None
@@ -174,10 +164,8 @@ __all__ = [
     "RangeParams",
     "Selector",
     "label_names",
-    "label_values",
     "parse_duration_s",
     "parse_time",
     "range_params",
-    "series",
     "streams_result",
 ]

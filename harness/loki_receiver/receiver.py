@@ -49,7 +49,6 @@ class LokiReceiver:
       limits: any other Loki limit (see ``Limits``); the options above override it.
       discover_service_name: add ``service_name`` like Loki 3.x does (off: labels stay as pushed).
       discover_log_levels: add ``detected_level`` metadata like Loki 3.x does (off: metadata as pushed).
-      reject_reserved_labels: 400 for label names starting with "__" (real Loki accepts them).
     """
 
     def __init__(
@@ -66,7 +65,6 @@ class LokiReceiver:
         limits: Limits | None = None,
         discover_service_name: bool = False,
         discover_log_levels: bool = False,
-        reject_reserved_labels: bool = False,
         host: str = "127.0.0.1",
     ) -> None:
         if not host.startswith("127."):
@@ -104,7 +102,6 @@ class LokiReceiver:
             counters=self._counters,
             rate=self._rate,
             record=self._record,
-            reject_reserved_labels=reject_reserved_labels,
             discover_service_name=(
                 DEFAULT_DISCOVER_SERVICE_NAME if discover_service_name and self.limits.mode == "3" else ()
             ),

@@ -342,7 +342,7 @@ def normalise_labels(raw: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in sorted(raw.items()) if v != ""}
 
 
-def validate_labels(labels: Mapping[str, str], limits: Limits, reject_reserved: bool) -> Rejection | None:
+def validate_labels(labels: Mapping[str, str], limits: Limits) -> Rejection | None:
     """Per-stream checks (``ValidateLabels``); returns the error message or None."""
     if not labels:
         return Rejection("missing_labels", "error at least one label pair is required per stream")
@@ -358,10 +358,6 @@ def validate_labels(labels: Mapping[str, str], limits: Limits, reject_reserved: 
             return Rejection("label_name_too_long", f"stream '{ls}' has label name too long: '{name}'")
         if len(value.encode()) > limits.max_label_value_length:
             return Rejection("label_value_too_long", f"stream '{ls}' has label value too long: '{value}'")
-        if reject_reserved and name.startswith("__"):
-            return Rejection(
-                "invalid_labels", f"stream '{ls}' has a reserved label name (leading '__'): '{name}'"
-            )
     return None
 
 
@@ -443,7 +439,6 @@ def validate(
     limits: Limits,
     *,
     now_ns: int | None = None,
-    reject_reserved_labels: bool = False,
     discover_service_name: tuple[str, ...] = (),
 ) -> Validated:
     """Split a decoded push into what Loki would store and the error for everything else."""
@@ -467,7 +462,7 @@ def validate(
                 (labels[n] for n in discover_service_name if labels.get(n)), "unknown_service"
             )
             labels = dict(sorted(labels.items()))
-        rejected = validate_labels(labels, limits, reject_reserved_labels)
+        rejected = validate_labels(labels, limits)
         if rejected:
             out.errors.append(rejected.message)
             out.discard(rejected.reason, len(entries))

@@ -225,13 +225,6 @@ def test_push_double_underscore_labels_are_accepted_like_loki(loki: LokiReceiver
     assert push(loki.url, [({"__hidden": "x", "a": "b"}, [[str(now_ns()), "x"]])]).status == 204
 
 
-def test_push_double_underscore_labels_rejected_when_asked() -> None:
-    with LokiReceiver(reject_reserved_labels=True) as r:
-        reply = push(r.url, [({"__hidden": "x", "a": "b"}, [[str(now_ns()), "x"]])])
-        assert reply.status == 400
-        assert "reserved label name" in reply.text
-
-
 def test_push_discover_service_name_adds_the_label_like_loki3() -> None:
     with LokiReceiver(discover_service_name=True) as r:
         ts = str(now_ns())
@@ -579,3 +572,76 @@ def test_limits_print_like_go_humanize(n: int, text: str) -> None:
     from harness.loki_receiver.store import _humanize_bytes
 
     assert _humanize_bytes(n) == text
+
+
+# --- version modes (each rule measured on the real server; tests/differential compares) ---
+
+
+def test_mode_27_fails_the_whole_push_on_metadata_objects_and_ignores_strings() -> None:
+    ts = str(now_ns())
+    with LokiReceiver(mode="2.7") as r:
+        assert push(r.url, [(LABELS, [[ts, "ok"], [ts, "meta", {"a": "b"}]])]).status == 400
+        assert r.count() == 0
+        assert push(r.url, [(LABELS, [[ts, "kept", "ignored"]])]).status == 204
+        assert [(e.line, dict(e.metadata)) for e in r.entries()] == [("kept", {})]
+
+
+def test_mode_29_refuses_metadata_per_entry_with_29s_wording() -> None:
+    ts = now_ns()
+    with LokiReceiver(mode="2.9") as r:
+        reply = push(r.url, [(LABELS, [[str(ts), "plain"], [str(ts + 1), "meta", {"a": "b"}]])])
+        assert reply.status == 400
+        assert "Please see `limits_config.structured_metadata`" in reply.text
+        assert r.lines() == ["plain"]
+
+
+def test_mode_29_keeps_label_values_as_written() -> None:
+    raw = b'{"streams":[{"stream":{"v":"caf\\u00e9"},"values":[["%d","x"]]}]}' % now_ns()
+    with LokiReceiver(mode="2.9") as r, LokiReceiver(mode="2.7") as r27:
+        assert push(r.url, raw=raw).status == 204
+        assert push(r27.url, raw=raw).status == 204
+        assert r.entries()[0].labels == {"v": "caf\\u00e9"}
+        assert r27.entries()[0].labels == {"v": "caf\u00e9"}
+
+
+def test_mode_2x_has_no_line_limit_30_label_names_and_drops_empty_lines() -> None:
+    ts = now_ns()
+    labels = {f"l{i}": "v" for i in range(30)}
+    with LokiReceiver(mode="2.9") as r:
+        assert push(r.url, [(labels, [[str(ts), "x" * 300_000], [str(ts + 1), ""]])]).status == 204
+        assert [len(line) for line in r.lines()] == [300_000]
+        assert push(r.url, [({**labels, "l30": "v"}, [[str(ts), "y"]])]).status == 400
+
+
+def test_mode_3_metadata_names_sanitised_and_values_kept_as_written() -> None:
+    raw = (b'{"streams":[{"stream":{"job":"j"},"values":[["%d","x",'
+           b'{"a-b":"1","9z":"2","job":"3","k":"caf\\u00e9"}]]}]}' % now_ns())
+    with LokiReceiver() as r:
+        assert push(r.url, raw=raw).status == 204
+        assert r.entries()[0].metadata == {"a_b": "1", "key_9z": "2", "job_extracted": "3", "k": "caf\\u00e9"}
+
+
+@pytest.mark.parametrize(("line", "level"), [
+    ('{"level":"error","m":1}', "error"),
+    ("ts=1 lvl=dbg msg=x", "debug"),
+    ("[WARN] careful", "warn"),
+    ("some info here", "info"),
+    ("debug stuff", "unknown"),
+    ("REPORT RequestId: 1", "unknown"),
+])
+def test_mode_3_detected_level_like_loki_34(line: str, level: str) -> None:
+    with LokiReceiver(discover_log_levels=True) as r:
+        assert push(r.url, [(LABELS, [[str(now_ns()), line]])]).status == 204
+        assert r.entries()[0].metadata == {"detected_level": level}
+
+
+def test_legacy_push_path_reads_its_own_json_format() -> None:
+    body = (b'{"streams":[{"labels":"{job=\\"j\\", a=\\"b\\"}","entries":'
+            b'[{"ts":"2030-01-02T03:04:05.123456Z","line":"legacy"}]}]}')
+    with LokiReceiver(limits=Limits(creation_grace_period_s=10 * 365 * 86400.0)) as r:
+        reply = request(
+            r.base_url + "/api/prom/push", data=body, headers={"Content-Type": "application/json"})
+        assert reply.status == 204
+        [entry] = r.entries()
+        assert (entry.labels, entry.line) == ({"a": "b", "job": "j"}, "legacy")
+        assert entry.ts_ns == 1893553445123456000
