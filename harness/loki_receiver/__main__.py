@@ -1,4 +1,4 @@
-"""``python -m harness.loki_receiver --port 3100 [--loki2]``: run the receiver until Ctrl-C/SIGTERM."""
+"""``python -m harness.loki_receiver --port 3100 [--mode 3|2.9|2.7]``: run until Ctrl-C/SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from .limits import Limits
+from .limits import MODES
 from .receiver import LokiReceiver
 
 
@@ -18,11 +18,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=3100, help="TCP port on 127.0.0.1 (0 = any free port)"
     )
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
-    p.add_argument("--loki2", action="store_true", help="Loki 2.x mode: reject structured metadata with 400")
+    p.add_argument("--mode", choices=MODES, default="3",
+                   help="the Loki version to behave like: 3 (3.4, default), 2.9 or 2.7")
+    p.add_argument("--loki2", action="store_true",
+                   help="refuse structured metadata with 400 (allow_structured_metadata: false)")
     p.add_argument("--require-tenant", action="store_true", help="401 without X-Scope-OrgID; isolate tenants")
     p.add_argument("--basic-auth", metavar="USER:PASSWORD", help="demand this basic auth (401 otherwise)")
     p.add_argument("--bearer-token", metavar="TOKEN", help="demand this bearer token (401 otherwise)")
-    p.add_argument("--max-line-size", type=int, default=Limits.max_line_size, help="bytes (default 256000)")
+    p.add_argument("--max-line-size", type=int, default=None,
+                   help="bytes (default: the mode's, 262144 on 3.x, none on 2.x)")
     p.add_argument("--rate-limit", action="store_true", help="enforce 4 MB/s, 6 MB burst per tenant (429)")
     p.add_argument("--quiet", action="store_true", help="do not print a line per push")
     return p
@@ -40,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     receiver = LokiReceiver(
         port=args.port,
         host=args.host,
+        mode=args.mode,
         structured_metadata=not args.loki2,
         require_tenant=args.require_tenant,
         basic_auth=basic,
@@ -51,8 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with receiver:
-        mode = "Loki 2.x" if args.loki2 else "Loki 3.x"
-        print(f"loki receiver ({mode} mode): push {receiver.url}, query {receiver.base_url}", flush=True)
+        version = "3.x" if args.mode == "3" else args.mode
+        mode = f"Loki {version} mode" + (", no structured metadata" if args.loki2 else "")
+        print(f"loki receiver ({mode}): push {receiver.url}, query {receiver.base_url}", flush=True)
         seen = 0
         while not stop.is_set():
             # Print push outcomes as they arrive; the wait doubles as the shutdown poll.

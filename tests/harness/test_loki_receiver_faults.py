@@ -290,10 +290,11 @@ def test_cli_serves_pushes_and_reports_on_sigterm() -> None:
             proc.wait()
 
 
-def test_cli_loki2_mode_rejects_structured_metadata() -> None:
-    proc, banner, url, lines = _start_cli("--loki2")
+@pytest.mark.parametrize("args", [("--loki2",), ("--mode", "2.9")])
+def test_cli_without_structured_metadata_rejects_it(args: tuple[str, ...]) -> None:
+    proc, banner, url, lines = _start_cli(*args)
     try:
-        assert "Loki 2.x mode" in banner
+        assert "no structured metadata" in banner if args == ("--loki2",) else "Loki 2.9 mode" in banner
         assert push(url, [(LABELS, [[str(now_ns()), "hello", {"k": "v"}]])]).status == 400
         assert _wait_line(lines, r"^push ").startswith("push 400 entries 0/1 stream")
     finally:
