@@ -235,7 +235,10 @@ def test_adaptive_cold_start_invoke_ships_before_next(fake_lambda: FakeLambda, l
 def test_adaptive_three_short_gaps_make_an_invoke_dense(
     fake_lambda: FakeLambda, loki: FakeLoki, gap_s: float, dense: bool
 ) -> None:
-    proc = start_extension(fake_lambda.runtime_api, {"LOKI_URL": loki.url, "LOKI_FLUSH_INTERVAL_MS": "60000"})
+    # (a dense limit far above the test's own latency, a sparse one far below the idle time chosen)
+    limit_ms = "5000" if dense else "100"
+    proc = start_extension(fake_lambda.runtime_api, {
+        "LOKI_URL": loki.url, "LOKI_FLUSH_INTERVAL_MS": "60000", "LOKI_DENSE_GAP_MS": limit_ms})
     assert fake_lambda.wait(lambda f: f.next_calls >= 1)
     # GIVEN three invokes, each arriving gap_s after the previous one's runtimeDone
     for n in range(1, 4):
