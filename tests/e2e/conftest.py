@@ -56,12 +56,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "arm64: also run the arm64 native binary under qemu-user ([native-arm64])"
     )
     config.addinivalue_line("markers", "real_loki: runs against real Grafana Loki servers")
-    # The real-Loki tier starts its servers once per worker (~20 s of start-up each): keep it
-    # on one pytest-xdist worker. Plain `-n N` means "load"; "loadgroup" is "load" plus
-    # xdist_group marks. Only effective when this folder is on the command line (the
-    # xdist controller reads it then); elsewhere each worker starts its own servers.
-    if getattr(config.option, "dist", None) == "load":
-        config.option.dist = "loadgroup"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -97,12 +91,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if isinstance(build, Build) and not native and item.get_closest_marker("native_build_only"):
             dropped.append(item)
             continue
-        if item.get_closest_marker("real_loki") is not None:
+        if "real_loki" in getattr(item, "fixturenames", ()):
             version = callspec.params.get("version") if callspec is not None else None
             if version is not None and _real_loki_missing(version):
                 dropped.append(item)  # test_real_loki_binaries_present says why, once
                 continue
-            item.add_marker(pytest.mark.xdist_group("real-loki"))
         keep.append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)

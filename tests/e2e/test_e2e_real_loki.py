@@ -36,17 +36,22 @@ from tests.e2e.support import (
 )
 from tests.e2e.test_e2e_formats import _expected_logs, _expected_prints, _steps
 
-pytestmark = [pytest.mark.real_loki, pytest.mark.parametrize("version", VERSIONS)]
+pytestmark = pytest.mark.real_loki
+#: Every scenario runs against every version (and, through the `build` fixture, both builds).
+each_version = pytest.mark.parametrize("version", VERSIONS)
 
 #: Load shaping while Loki is down, as in the receiver's outage test (not synchronisation).
 INVOKE_INTERVAL_S = 0.25
 
 
-def test_real_loki_binaries_present(version: str) -> None:
-    """The one line that says why a version's tier does not run (its tests are deselected)."""
-    reason = missing_reason(version)
-    if reason:
-        pytest.skip(f"real-Loki tier not run for {version}: {reason}")
+def test_real_loki_binaries_present() -> None:
+    """The one line that says why the tier (or part of it) does not run: the tests of a
+    version whose binary is absent are deselected."""
+    missing = [reason for reason in map(missing_reason, VERSIONS) if reason]
+    if missing:
+        pytest.skip(
+            f"real-Loki tier not run for {len(missing)} of {len(VERSIONS)} versions: {'; '.join(missing)}"
+        )
 
 
 def _name(scenario: str, build: Build, version: str) -> str:
@@ -94,6 +99,7 @@ def _traffic(emulator: Any, prefix: str, invokes: int, count: int, width: int = 
     return expected
 
 
+@each_version
 def test_burst_every_line_stored(
     make_emulator: MakeEmulator, real_loki: Any, build: Build, version: str
 ) -> None:
@@ -110,6 +116,7 @@ def test_burst_every_line_stored(
     assert reported_drops(emulator) == 0
 
 
+@each_version
 def test_outage_stop_and_restart_loses_nothing(
     make_emulator: MakeEmulator, real_loki: Any, build: Build, version: str
 ) -> None:
@@ -163,6 +170,7 @@ def test_outage_stop_and_restart_loses_nothing(
     budget.check()
 
 
+@each_version
 def test_shutdown_with_backlog_stores_everything(
     make_emulator: MakeEmulator, real_loki: Any, build: Build, version: str
 ) -> None:
@@ -183,6 +191,7 @@ def test_shutdown_with_backlog_stores_everything(
     assert reported_drops(emulator) == 0
 
 
+@each_version
 @pytest.mark.parametrize("log_format", ["Text", "JSON"])
 def test_formats_every_record_stored_once(
     make_emulator: MakeEmulator, real_loki: Any, build: Build, version: str, log_format: str
@@ -221,6 +230,7 @@ def _max_line_size(loki: Any) -> int:
     raise AssertionError("max_line_size not in the server's configuration")
 
 
+@each_version
 def test_huge_lines_around_max_line_size(
     make_emulator: MakeEmulator, real_loki: Any, build: Build, version: str
 ) -> None:
@@ -291,6 +301,7 @@ def _reassemble(lines: list[tuple[int, str]], prefix: str) -> str:
     return "".join(parts[i] for i in range(1, n + 1))
 
 
+@each_version
 def test_metadata_fallback_request_id_reaches_loki(
     make_emulator: MakeEmulator, real_loki: Any, build: Build, version: str
 ) -> None:
