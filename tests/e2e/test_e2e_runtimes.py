@@ -78,13 +78,13 @@ def test_nodejs_function_every_line_stored_once(
     request_ids = {}
     for i in range(8):
         steps: list[dict[str, Any]] = [
-            {"burst": {"prefix": f"nd{i}", "count": 50, "width": 40}},
+            {"burst": {"prefix": f"nd{i}", "count": 150, "width": 40}},
             {"print": [f"node ✓ ünïcödé {i}"]},
             {"stderr": [f"node error {i}"]},
             {"stdout": [f"raw stdout {i}"]},
         ]
         result = budget.add(invoke_ok(emulator, steps))
-        ours = [*burst_lines(f"nd{i}", 50, 40), f"node ✓ ünïcödé {i}", f"node error {i}"]
+        ours = [*burst_lines(f"nd{i}", 150, 40), f"node ✓ ünïcödé {i}", f"node error {i}"]
         logged += ours
         request_ids.update(dict.fromkeys(ours, result.request_id))
         raw.append(f"raw stdout {i}")
