@@ -96,21 +96,24 @@ type Dispatcher struct {
 	url      string
 	retrier  Retrier
 
-	mu          sync.Mutex
-	buf         *Buffer
-	changed     chan struct{} // closed (and replaced) whenever something arrives
-	deadline    time.Time
-	done        map[string]int64 // runtimeDone request id -> its event time (ns)
-	doneOrder   []string
-	stats       Stats
-	reported    Drops
-	forcePush   bool
-	lastError   string
-	notBefore   time.Time
-	noDeadline  bool // Managed Instances: never frozen, no event deadlines
+	mu         sync.Mutex
+	buf        *Buffer
+	changed    chan struct{} // closed (and replaced) whenever something arrives
+	deadline   time.Time
+	done       map[string]int64 // runtimeDone request id -> its event time (ns)
+	doneOrder  []string
+	stats      Stats
+	reported   Drops
+	forcePush  bool
+	lastError  string
+	notBefore  time.Time
+	noDeadline bool // Managed Instances: never frozen, no event deadlines
+	// lokiFailing: the last push attempt failed (connection error, 429/5xx): Loki is down or
+	// overloaded. Cleared by the next accepted push.
+	lokiFailing bool
 	metadataOff atomic.Bool
 
-	pushMu     sync.Mutex
+	pushMu     chan struct{} // a lock with a timed acquire: holding it = one push at a time
 	wake       chan struct{}
 	stop       chan struct{}
 	stopOnce   sync.Once
@@ -144,6 +147,7 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 		maxReq: maxReq, url: o.URLForMessages, buf: NewBuffer(o.MaxBufferBytes),
 		changed: make(chan struct{}), deadline: time.Now().Add(time.Hour), done: map[string]int64{},
 		noDeadline: o.ManagedInstances, wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		pushMu: make(chan struct{}, 1),
 	}
 	d.retrier = Retrier{Now: time.Now, Wait: d.sleep, Jitter: Jitter}
 	return d
@@ -255,6 +259,13 @@ func (d *Dispatcher) Stats() Stats {
 	return d.stats
 }
 
+// LokiFailing reports whether the last push attempt failed (connection error, 429/5xx).
+func (d *Dispatcher) LokiFailing() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lokiFailing
+}
+
 // MetadataAllowed is false once Loki was found not to take structured metadata.
 func (d *Dispatcher) MetadataAllowed() bool { return !d.metadataOff.Load() }
 
@@ -313,8 +324,27 @@ func (d *Dispatcher) Flush(deadline time.Time) bool {
 // flight) or the deadline. A push the background sender has in flight is waited for (pushMu):
 // its entries are not queued any more, but they are not in Loki yet either.
 func (d *Dispatcher) FlushUntil(deadline time.Time, belowBytes int) bool {
+	return d.flushUntil(func() time.Time { return deadline }, belowBytes)
+}
+
+// FlushHighWater is FlushUntil for the high-water push before next: it ends at the first failed
+// attempt (no retries there: with Loki failing they would only add their waits to the invoke;
+// the sender keeps trying in the thawed time).
+func (d *Dispatcher) FlushHighWater(deadline time.Time, belowBytes int) bool {
+	return d.flushUntil(func() time.Time {
+		if d.LokiFailing() {
+			return time.Time{}
+		}
+		return deadline
+	}, belowBytes)
+}
+
+func (d *Dispatcher) flushUntil(deadlineFn func() time.Time, belowBytes int) bool {
 	for {
-		d.pushMu.Lock()
+		deadline := deadlineFn()
+		if !d.lockPushBy(deadline) {
+			return false // the sender's push did not end in time
+		}
 		d.mu.Lock()
 		var reached bool
 		if belowBytes > 0 {
@@ -324,18 +354,43 @@ func (d *Dispatcher) FlushUntil(deadline time.Time, belowBytes int) bool {
 		}
 		d.mu.Unlock()
 		if reached {
-			d.pushMu.Unlock()
+			d.unlockPush()
 			return true
 		}
 		if !time.Now().Before(deadline) {
-			d.pushMu.Unlock()
+			d.unlockPush()
 			return false
 		}
-		ok := d.pushOnceLocked(func() time.Time { return deadline }, time.Sleep)
-		d.pushMu.Unlock()
+		ok := d.pushOnceLocked(deadlineFn, time.Sleep)
+		d.unlockPush()
 		if !ok {
 			return false
 		}
+	}
+}
+
+func (d *Dispatcher) lockPush() { d.pushMu <- struct{}{} }
+
+func (d *Dispatcher) unlockPush() { <-d.pushMu }
+
+// lockPushBy takes the push lock, waiting at most until deadline.
+func (d *Dispatcher) lockPushBy(deadline time.Time) bool {
+	select {
+	case d.pushMu <- struct{}{}:
+		return true
+	default:
+	}
+	left := time.Until(deadline)
+	if left <= 0 {
+		return false
+	}
+	t := time.NewTimer(left)
+	defer t.Stop()
+	select {
+	case d.pushMu <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
 	}
 }
 
@@ -461,8 +516,8 @@ func (d *Dispatcher) senderDeadline() time.Time {
 // pushOnce takes one request's worth of entries and pushes it; false if time ran out (the
 // entries not delivered are kept, at the front).
 func (d *Dispatcher) pushOnce(deadline func() time.Time, wait func(time.Duration)) bool {
-	d.pushMu.Lock()
-	defer d.pushMu.Unlock()
+	d.lockPush()
+	defer d.unlockPush()
 	return d.pushOnceLocked(deadline, wait)
 }
 
@@ -560,6 +615,9 @@ func (d *Dispatcher) pushEntries(entries []Entry, deadline func() time.Time, wai
 			d.rejected(req.Entries, outcome.Response)
 		default:
 			d.mu.Lock()
+			if outcome.LastError != "" {
+				d.lokiFailing = true
+			}
 			newErr := outcome.LastError != "" && outcome.LastError != d.lastError
 			if newErr {
 				d.lastError = outcome.LastError
@@ -579,6 +637,7 @@ func (d *Dispatcher) sent(n int) {
 	d.mu.Lock()
 	d.stats.EntriesSent += n
 	d.lastError = ""
+	d.lokiFailing = false
 	d.mu.Unlock()
 }
 
@@ -595,7 +654,21 @@ func (d *Dispatcher) pushBody(r Retrier, body []byte, deadline func() time.Time)
 	d.mu.Lock()
 	nb := d.notBefore
 	d.mu.Unlock()
-	o := r.Push(func(timeout time.Duration) (*Response, error) { return d.send(body, timeout) }, deadline, nb)
+	o := r.Push(func(timeout time.Duration) (*Response, error) {
+		resp, err := d.send(body, timeout)
+		// Failing as soon as one attempt fails, not only when the retries ran out of time: the
+		// high-water push before next is skipped meanwhile instead of waiting for the sender's
+		// retries (measured: every invoke held for the 2 s budget while Loki answered 503).
+		failing := err != nil || IsRetryable(resp.Status)
+		d.mu.Lock()
+		if failing {
+			d.lokiFailing = true
+		} else if resp.Status >= 200 && resp.Status < 300 {
+			d.lokiFailing = false
+		}
+		d.mu.Unlock()
+		return resp, err
+	}, deadline, nb)
 	d.mu.Lock()
 	d.notBefore = o.RetryAt
 	d.stats.RequestsSent++

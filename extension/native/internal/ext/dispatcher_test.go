@@ -130,8 +130,17 @@ func TestShutdownGiveUpCountsWhatIsLeft(t *testing.T) {
 	if d.Flush(time.Now().Add(150 * time.Millisecond)) {
 		t.Fatal("flush succeeded against a Loki answering 503")
 	}
+	if !d.LokiFailing() {
+		t.Fatal("a push that ran out of time on 503s must mark Loki as failing")
+	}
 	if n := d.GiveUpRemaining(); n != 2 || d.Stats().Drops != (Drops{0, 0, 2, 0}) {
 		t.Fatalf("gave up %d, drops %v", n, d.Stats().Drops)
+	}
+	// The next accepted push clears it.
+	f.answer = func(string) *Response { return &Response{Status: 204} }
+	d.Accept([]byte(delivery))
+	if !d.Flush(time.Now().Add(5*time.Second)) || d.LokiFailing() {
+		t.Fatal("an accepted push must clear the failing mark")
 	}
 }
 
@@ -241,5 +250,23 @@ func TestFlushWaitsForTheSendersPushInFlight(t *testing.T) {
 	time.AfterFunc(50*time.Millisecond, func() { close(release) })
 	if !d.Flush(time.Now().Add(5*time.Second)) || !completed.Load() {
 		t.Fatal("flush returned while the sender's push was still in flight")
+	}
+}
+
+// The high-water push before next makes one attempt against a failing Loki, not the retries.
+func TestHighWaterPushStopsAtTheFirstFailure(t *testing.T) {
+	captureDiag(t)
+	f := &fakeLoki{answer: func(string) *Response { return &Response{Status: 503} }}
+	d := newTestDispatcher(f, 1<<20)
+	d.Accept([]byte(delivery))
+	if d.FlushHighWater(time.Now().Add(2*time.Second), 1) || len(f.bodies) != 1 || !d.LokiFailing() {
+		t.Fatalf("%d attempts before next against a failing Loki", len(f.bodies))
+	}
+	// Once failing, not even one attempt.
+	if d.FlushHighWater(time.Now().Add(2*time.Second), 1) || len(f.bodies) != 1 {
+		t.Fatalf("%d attempts while Loki is known to be failing", len(f.bodies))
+	}
+	if d.Pending() != 2 {
+		t.Fatalf("entries lost: %d pending", d.Pending())
 	}
 }

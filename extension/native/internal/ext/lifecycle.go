@@ -26,6 +26,11 @@ const (
 	// ShutdownDrainReserve: stop waiting for the last invoke's runtimeDone this long before the
 	// deadline, keeping time to push what its delivery brought.
 	ShutdownDrainReserve = 300 * time.Millisecond
+	// PreNextPushBudget: adaptive (sparse invokes) and the high-water mark: longest push before
+	// next. A healthy Loki takes milliseconds for a 1 MiB request; a Loki that is down would
+	// otherwise cost every invoke its whole timeout. end_of_invoke, the user's explicit choice,
+	// pushes up to the invoke's deadline.
+	PreNextPushBudget = 2 * time.Second
 	// MaxNextFailures: next failing this many times in a row means the Runtime API is gone.
 	MaxNextFailures = 3
 )
@@ -227,21 +232,39 @@ func (s *Shipper) OnInvoke(e *Event) {
 	}
 	defer func() { s.handledNs = time.Now().UnixNano() }()
 	d.SetDeadline(deadline) // also wakes the sender: leftovers from before the freeze go now
-	switch s.cfg.Flush {
-	case FlushEndOfInvoke:
-		s.shipBeforeFreeze(d, rid, deadline)
-	case FlushAdaptive:
-		if first || !s.dense(d, prev, arrival) {
-			s.shipBeforeFreeze(d, rid, deadline)
-		} else {
-			d.PushSoon() // the previous invokes' lines go now, in thawed time; next at once
+	beforeFreeze := s.cfg.Flush == FlushEndOfInvoke
+	if s.cfg.Flush == FlushAdaptive {
+		beforeFreeze = first || !s.dense(d, prev, arrival)
+	}
+	if beforeFreeze {
+		if rid != "" {
+			d.WaitRuntimeDone(rid, deadline)
 		}
+		if s.cfg.Flush == FlushEndOfInvoke {
+			d.Flush(deadline)
+		} else {
+			d.Flush(pushBudget(deadline))
+		}
+		return
 	}
-	// High-water mark: a burst never waits for a freeze with the buffer near full.
+	if s.cfg.Flush == FlushAdaptive {
+		d.PushSoon() // the previous invokes' lines go now, in this invoke's thawed time; next at once
+	}
+	// High-water mark: a burst never waits for a freeze with the buffer near full. With Loki
+	// failing the buffer stays full whatever we do: pushing before next would only add the
+	// retries to every invoke; the sender keeps trying in the thawed time.
 	threshold := s.cfg.MaxBufferBytes * s.cfg.HighWaterPercent / 100
-	if d.QueuedBytes() >= threshold {
-		d.FlushUntil(deadline, threshold)
+	if d.QueuedBytes() >= threshold && !d.LokiFailing() {
+		d.FlushHighWater(pushBudget(deadline), threshold)
 	}
+}
+
+// pushBudget is the deadline of a push before next that the user did not ask for explicitly.
+func pushBudget(deadline time.Time) time.Time {
+	if b := time.Now().Add(PreNextPushBudget); b.Before(deadline) {
+		return b
+	}
+	return deadline
 }
 
 // dense: each of the last DENSE_STREAK idle gaps is at most LOKI_DENSE_GAP_MS. The idle gap is
