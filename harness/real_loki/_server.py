@@ -119,7 +119,8 @@ class RealLoki:
             raise ValueError(f"unknown Loki version {version!r}; known: {', '.join(VERSIONS)}")
         self.version = version
         self._own_dir = workdir is None
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"loki-{version}-")) if workdir is None else workdir
+        # Made at the first start(), so an object that never runs leaves nothing behind.
+        self._workdir = workdir
         self.http_port = 0
         self._grpc_port = 0
         self._memberlist_port = 0
@@ -136,6 +137,13 @@ class RealLoki:
     def push_url(self) -> str:
         """Where to push (what LOKI_URL should be)."""
         return f"{self.base_url}/loki/api/v1/push"
+
+    @property
+    def workdir(self) -> Path:
+        """The server's folder: its configuration, its log and its data."""
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix=f"loki-{self.version}-"))
+        return self._workdir
 
     @property
     def log_path(self) -> Path:
@@ -245,8 +253,9 @@ class RealLoki:
         """
         with self._lock:
             self._kill(graceful=not self._own_dir)
-        if self._own_dir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._own_dir and self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
 
     def __enter__(self) -> RealLoki:
         return self.start()
