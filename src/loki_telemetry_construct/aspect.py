@@ -86,21 +86,14 @@ class LokiLogging:
         include: Sequence[Selector] | None = None,
         exclude: Sequence[Selector] | None = None,
         layer: lambda_.ILayerVersion | str | None = None,
+        native_layers: Mapping[str, lambda_.ILayerVersion | str] | None = None,
     ) -> None:
         given = locals()
         self.options = LokiOptions(**{name: given[name] for name in OPTION_NAMES})
         self.settings = options.build(self.options)
         self._include = _selectors("include", include)
         self._exclude = _selectors("exclude", exclude)
-        if isinstance(layer, str):
-            options.layer_arn(layer)
-        elif layer is not None and not hasattr(layer, "layer_version_arn"):
-            raise options.fail(
-                "layer",
-                layer,
-                "must be an aws_lambda.ILayerVersion or a layer version ARN string",
-                "pass LokiTelemetryLayer(stack, 'LokiLayer') or 'arn:aws:lambda:...:layer:<name>:<version>'",
-            )
+        _check_layer("layer", layer)
         if layer is not None and self.settings.extension == "native":
             raise options.fail(
                 "layer/extension",
@@ -109,8 +102,9 @@ class LokiLogging:
                 "native build, so it would never be used",
                 "drop layer=, or use extension='auto' to keep it for Python 3.10-3.13 functions",
             )
+        self._native_layers = _native_layers(native_layers, self.settings.extension)
         self._layer = layer
-        self._fingerprint = self.settings.fingerprint() + repr(layer)
+        self._fingerprint = self.settings.fingerprint() + repr(layer) + repr(self._native_layers)
         # Per-synth caches (a few jsii round trips saved per function; see docs/construct.md).
         self._layers: dict[tuple[Any, Build, str], lambda_.ILayerVersion] = {}
         self._aspects_on: dict[Any, list[LokiLogging]] = {}
@@ -287,7 +281,22 @@ class LokiLogging:
             self._layers[key] = cached
         return cached
 
+    @staticmethod
+    def _given_layer(stack: Stack, layer: lambda_.ILayerVersion | str) -> lambda_.ILayerVersion:
+        if not isinstance(layer, str):
+            return layer
+        # One import per stack and ARN; the id is derived from the ARN so two aspects with
+        # different ARNs in one stack don't collide.
+        digest = hashlib.sha256(layer.encode()).hexdigest()[:8]
+        layer_id = f"{LAYER_ID}Import{digest}"
+        found = stack.node.try_find_child(layer_id)
+        if found is not None:
+            return found  # type: ignore[return-value]
+        return lambda_.LayerVersion.from_layer_version_arn(stack, layer_id, layer)
+
     def _make_layer(self, stack: Stack, build: Build, arch: str) -> lambda_.ILayerVersion:
+        if build == "native" and arch in self._native_layers:
+            return self._given_layer(stack, self._native_layers[arch])
         if build == "native":
             layer_id = NATIVE_LAYER_IDS[arch]
             found = stack.node.try_find_child(layer_id)
@@ -295,17 +304,8 @@ class LokiLogging:
                 return found  # type: ignore[return-value]
             architecture = lambda_.Architecture.ARM_64 if arch == "arm64" else lambda_.Architecture.X86_64
             return LokiTelemetryLayer(stack, layer_id, build="native", architecture=architecture)
-        if self._layer is not None and not isinstance(self._layer, str):
-            return self._layer
-        if isinstance(self._layer, str):
-            # One import per stack and ARN; the id is derived from the ARN so two aspects with
-            # different ARNs in one stack don't collide.
-            digest = hashlib.sha256(self._layer.encode()).hexdigest()[:8]
-            layer_id = f"{LAYER_ID}Import{digest}"
-            found = stack.node.try_find_child(layer_id)
-            if found is not None:
-                return found  # type: ignore[return-value]
-            return lambda_.LayerVersion.from_layer_version_arn(stack, layer_id, self._layer)
+        if self._layer is not None:
+            return self._given_layer(stack, self._layer)
         found = stack.node.try_find_child(LAYER_ID)
         if isinstance(found, lambda_.LayerVersion):
             return found
@@ -336,6 +336,7 @@ def with_loki_logging(
     include: Sequence[Selector] | None = None,
     exclude: Sequence[Selector] | None = None,
     layer: lambda_.ILayerVersion | str | None = None,
+    native_layers: Mapping[str, lambda_.ILayerVersion | str] | None = None,
 ) -> LokiLogging:
     """Ship the logs of every function in ``scope`` (an App, Stage, Stack or function) to Loki.
 
@@ -351,6 +352,50 @@ def with_loki_logging(
 # Each option is documented once, in LokiOptions: both signatures show it in help() and IDEs.
 LokiLogging.__doc__ = f"{LokiLogging.__doc__}\n{textwrap.indent(param_docs(), '    ')}\n"
 with_loki_logging.__doc__ = f"{with_loki_logging.__doc__}\n{textwrap.indent(param_docs(), '    ')}\n"
+
+
+def _check_layer(option: str, layer: object) -> None:
+    if isinstance(layer, str):
+        options.layer_arn(layer, option)
+    elif layer is not None and not hasattr(layer, "layer_version_arn"):
+        raise options.fail(
+            option,
+            layer,
+            "must be an aws_lambda.ILayerVersion or a layer version ARN string",
+            "pass LokiTelemetryLayer(stack, 'LokiLayer') or 'arn:aws:lambda:...:layer:<name>:<version>'",
+        )
+
+
+def _native_layers(
+    value: Mapping[str, lambda_.ILayerVersion | str] | None, extension: Extension
+) -> dict[str, lambda_.ILayerVersion | str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise options.fail(
+            "native_layers",
+            value,
+            "must be a mapping of architecture name to layer",
+            "pass e.g. native_layers={'x86_64': 'arn:aws:lambda:...:layer:loki-x86:3'}",
+        )
+    unknown = sorted(set(value) - set(runtimes.NATIVE_ARCHITECTURES))
+    if unknown:
+        raise options.fail(
+            "native_layers",
+            unknown,
+            "keys must be architecture names: " + ", ".join(runtimes.NATIVE_ARCHITECTURES),
+            "use lambda_.Architecture.X86_64.name / ARM_64.name as keys",
+        )
+    if value and extension == "python":
+        raise options.fail(
+            "native_layers/extension",
+            (sorted(value), "python"),
+            "extension='python' gives no function the native build, so native_layers would never be used",
+            "drop native_layers, or use extension='auto'",
+        )
+    for arch, layer in value.items():
+        _check_layer(f"native_layers[{arch!r}]", layer)
+    return dict(value)
 
 
 def _selectors(option: str, value: Sequence[Selector] | None) -> tuple[Selector, ...]:

@@ -314,12 +314,12 @@ def _credential_fix(source: object) -> str:
     return "pass e.g. secretsmanager.Secret.from_secret_name_v2(self, 'LokiAuth', 'loki/auth')"
 
 
-def layer_arn(value: str) -> str:
-    """Validate a layer version ARN given as ``layer=``."""
+def layer_arn(value: str, option: str = "layer") -> str:
+    """Validate a layer version ARN given as ``layer=`` (or in ``native_layers=``)."""
     if _unresolved(value) or _LAYER_ARN_PATTERN.match(value):
         return value
     raise fail(
-        "layer",
+        option,
         value,
         "a string layer must be a layer *version* ARN "
         "(arn:aws:lambda:<region>:<account>:layer:<name>:<version>)",

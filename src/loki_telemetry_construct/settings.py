@@ -273,8 +273,19 @@ class LokiOptions:
             env=(),
             type="`ILayerVersion` or `str`",
             default_doc="one layer per stack and build",
-            rule="the Python build's layer: your own layer object or a layer *version* ARN (native-build "
-            "functions keep the layer the aspect creates)",
+            rule="the Python build's layer: your own layer object or a layer *version* ARN "
+            "(see `native_layers` for the native build)",
+        ),
+    )
+    native_layers: Mapping[str, lambda_.ILayerVersion | str] | None = field(
+        default=None,
+        metadata=_doc(
+            env=(),
+            type="`Mapping[str, ILayerVersion \\| str]`",
+            default_doc="one layer per stack and architecture",
+            rule='the native build\'s layers by architecture (`"x86_64"`, `"arm64"`): layer objects or '
+            "layer *version* ARNs, e.g. ones you publish once per account; an architecture left out "
+            "gets the layer the aspect creates",
         ),
     )
 

@@ -80,6 +80,7 @@ TEN_FUNCTIONS: tuple[tuple[str, lambda_.Runtime, str], ...] = (
 CODE = "def handler(event, context):\n    print('hello')\n"
 LOKI_URL = "https://logs-prod-012.grafana.net/loki/api/v1/push"
 LAYER_ARN = "arn:aws:lambda:eu-west-1:123456789012:layer:loki-telemetry:7"
+NATIVE_X86_ARN = "arn:aws:lambda:eu-west-1:123456789012:layer:loki-telemetry-native-x86_64:4"
 
 
 _STAND_IN: Path | None = None
@@ -506,6 +507,13 @@ def _build_scenarios() -> Scenarios:
     s.fns["po_py314"] = py_function(st, "Py314", lambda_.Runtime.PYTHON_3_14)
     s.fns["po_node"] = node_function(st, "Node")
     with_loki_logging(st, loki_ip="10.0.0.5", extension="python")
+
+    # Native layers of the user's own (published once per account): x86_64 given, arm64 not.
+    st = stack("NativeLayers")
+    s.fns["nl_x86"] = node_function(st, "NodeX86")
+    s.fns["nl_arm"] = node_function(st, "NodeArm", architecture=arm)
+    s.fns["nl_py"] = py_function(st, "Py")
+    with_loki_logging(st, loki_ip="10.0.0.5", native_layers={"x86_64": NATIVE_X86_ARN})
 
     # Runtimes no layer can serve: retired (Amazon Linux 1) and unknown ones.
     st = stack("NoLayerFits")

@@ -16,6 +16,7 @@ from loki_telemetry_construct._contract import envvars
 from loki_telemetry_construct.runtimes import SKIP_REASONS, Skip, classify
 from tests.construct.apps import (
     MANAGED_INSTANCES_OTHERS,
+    NATIVE_X86_ARN,
     TEN_FUNCTIONS,
     Scenarios,
     annotation_paths,
@@ -276,3 +277,15 @@ def test_a_missing_native_build_fails_synth_saying_how_to_build_it(monkeypatch: 
     # WHEN it is synthesized  THEN synthesis stops with the layer's message (through jsii)
     with pytest.raises(RuntimeError, match=r"not built: run `make layers`"):
         app.synth()
+
+
+def test_native_layers_of_your_own_replace_the_ones_the_aspect_creates(
+    scenarios: Scenarios, scenario_templates: dict[str, Any]
+) -> None:
+    t, f = scenario_templates["NativeLayers"], scenarios.fns
+    # x86_64 was given as an ARN: used as is, nothing created for it
+    assert props_of(t, f["nl_x86"])["Layers"] == [NATIVE_X86_ARN]
+    assert not [k for k in t["Resources"] if k.startswith(NATIVE_IDS["x86_64"])]
+    # arm64 was not: the aspect's own layer; Python functions keep the Python build
+    assert _layer_kind(t, f["nl_arm"]) == "native-arm64"
+    assert _layer_kind(t, f["nl_py"]) == "python"

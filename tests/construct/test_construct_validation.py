@@ -142,6 +142,25 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
         "layer/extension",
         "would never be used",
     ),
+    (
+        "native-layers-key",
+        {"loki_url": URL, "native_layers": {"amd64": LAYER_ARN}},
+        "native_layers",
+        "x86_64",
+    ),
+    (
+        "native-layers-arn",
+        {"loki_url": URL, "native_layers": {"arm64": "my-layer"}},
+        "native_layers['arm64']",
+        "layer *version* ARN",
+    ),
+    ("native-layers-list", {"loki_url": URL, "native_layers": [LAYER_ARN]}, "native_layers", "mapping"),
+    (
+        "native-layers-python-only",
+        {"loki_url": URL, "extension": "python", "native_layers": {"x86_64": LAYER_ARN}},
+        "native_layers/extension",
+        "never be used",
+    ),
     ("extension-unknown", {"loki_url": URL, "extension": "go"}, "extension", "one of 'auto', 'python'"),
 ]
 
