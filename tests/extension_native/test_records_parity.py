@@ -93,6 +93,10 @@ CASES: list[tuple[str, dict[str, Any], list[Any]]] = [
     ("garbage items are skipped", {}, [
         [42, "text", None, {"type": "function"}, {"time": T, "type": "nope", "record": "x"}, fn("kept\n")],
     ]),
+    ("oversize lines split with room for folded metadata", {"max_line_bytes": 1024}, [
+        [pf("start", {"requestId": RID}), fn("a" * 1000 + "\n"), fn("b" * 1020 + "\n"), fn("é" * 1500 + "\n"),
+         fn(f"[WARN]\t{T}\t{RID2}\t" + "c" * 3000 + "\n"), fn("d" * 5000), fn({"message": "e" * 2000})],
+    ]),
     ("managed instances: no request id from platform.start", {"attribute_by_start": False}, [
         [pf("start", {"requestId": RID}), fn("plain\n"), fn(f"[INFO]\t{T}\t{RID2}\tfrom the line\n"),
          fn({"message": "json", "requestId": RID, "tenantId": "t-2"})],
