@@ -204,8 +204,8 @@ class LokiLogging:
             Annotations.of(fn).add_error(
                 f"{LAYER_ERROR_PREFIX} cannot attach the Loki extension layer to {fn.node.path}: "
                 f"{_jsii_message(exc).rstrip('.')}. Fix: Lambda allows 5 layers per function, so remove "
-                "one or exclude this function (exclude=[fn]); if you passed layer=, it must list the "
-                f"function's runtime ({runtime}) among its compatible runtimes."
+                "one or exclude this function (exclude=[fn]); a layer you passed (layer=, native_layers=) "
+                f"must list the function's runtime ({runtime}) and architecture among its compatible ones."
             )
             return
         for key, value in self.settings.environment.items():
