@@ -132,6 +132,8 @@ def _inflate(raw: bytes, wbits: int, what: str) -> bytes:
 
 
 _TIMESTAMP = re.compile(r"-?[0-9]+\Z")
+#: 3.x parses the digits as a JSON number: no leading zeros (2.x accepts them).
+_TIMESTAMP_3 = re.compile(r"-?(0|[1-9][0-9]*)\Z")
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 
 
@@ -291,7 +293,8 @@ def _parse_entry(value: object, lim: Limits) -> Entry:
     if not isinstance(ts_raw, str):
         # Loki's decoder insists on a string (jsonparser.MalformedStringError).
         raise PushError(400, "Value is string, but can't find closing '\"' symbol (timestamp: not a string)")
-    if not _TIMESTAMP.match(ts_raw) or not _INT64[0] <= int(ts_raw) <= _INT64[1]:
+    pattern = _TIMESTAMP_3 if lim.mode == "3" else _TIMESTAMP
+    if not pattern.match(ts_raw) or not _INT64[0] <= int(ts_raw) <= _INT64[1]:
         raise PushError(
             400, f"Value looks like Number/Boolean/None, but can't find its end: timestamp {ts_raw!r}"
         )

@@ -201,6 +201,7 @@ def build(now_ns: int, tag: str = "") -> list[Case]:
     add("empty_and_full", Push(doc([(labels("empty_and_full", {"s": "e"}), []),
                                     (labels("empty_and_full", {"s": "f"}), [[ts(), "kept"]])])))
     one("empty_line", [[ts(), ""]])
+    one("whitespace_line", [[ts(), " "]])
 
     # --- labels ---------------------------------------------------------------------
     raw("no_labels", doc([({}, [[ts(), "x"]])]))
@@ -281,6 +282,11 @@ def build(now_ns: int, tag: str = "") -> list[Case]:
     name = "duplicate_across_pushes"
     add(name, Push(doc([(labels(name), [[ts(), "same"]])])), Push(doc([(labels(name), [[ts(), "same"]])])))
     one("same_ts_different_lines", [[ts(), "one"], [ts(), "two"], [ts(), "three"]])
+    one("line_with_newlines_and_nul", [[ts(), "a\nb\r\nc\u0000d\ttab"]])
+    one("ts_leading_zeros", [["0" + ts(), "x"]])
+    add("many_streams",
+        Push(doc([(labels("many_streams", {"s": str(i)}), [[ts(i), f"s{i}"]]) for i in range(100)])))
+    one("tenant_header_without_auth", [[ts(), "x"]], headers={**JSON_CT, "X-Scope-OrgID": "team-a"})
     one("same_line_different_ts", [[ts(), "same"], [ts(1), "same"]])
     one("duplicate_with_different_metadata", [[ts(), "same", {"a": "1"}], [ts(), "same", {"a": "2"}]],
         only="3.")
@@ -321,6 +327,12 @@ def build(now_ns: int, tag: str = "") -> list[Case]:
     one("sm_service_name_key", [[ts(), "x", {"service_name": "from-metadata"}]])
     one("sm_same_key_as_label", [[ts(), "x", {"job": "meta"}]])
     one("sm_gzip", [[ts(), "x", {"a": "b"}]], headers={**JSON_CT, "Content-Encoding": "gzip"}, encode=_gzip)
+    one("sm_number_element", [[ts(), "x", 5]])
+    one("sm_bool_element", [[ts(), "x", True]])
+    one("sm_quotes_backslash", [[ts(), "x", {"k": 'say "hi" \\ back'}]])
+    shipped = {"request_id": "8f5c2a4e-1b2c-4d5e-9f00-123456789abc", "level": "INFO"}
+    one("sm_what_the_extension_sends", [[ts(), '{"level":"INFO","message":"m"}', shipped]],
+        headers={**JSON_CT, "Content-Encoding": "gzip"}, encode=_gzip)
 
     # --- level detection (3.x stores detected_level) ---------------------------------
     level_lines = {
