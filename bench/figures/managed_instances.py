@@ -43,7 +43,8 @@ def _run(ctx: Context, build: Build, rounds: int) -> tuple[float, float, list[fl
                 if res.status != "success":
                     raise RuntimeError(f"{build.name}: invoke failed: {res.status} {res.error}")
             emitted += CONCURRENCY * LINES_PER_INVOKE
-            pace.wait(max(0.0, start + (r + 1) * ROUND_INTERVAL_S - time.monotonic()))
+            if r + 1 < rounds:  # SHUTDOWN follows the last round at once
+                pace.wait(max(0.0, start + (r + 1) * ROUND_INTERVAL_S - time.monotonic()))
         before = s.stored()
         s.shutdown()
         after = s.stored()
