@@ -114,8 +114,8 @@ class Dispatcher:
         #: platform.runtimeDone per request id (its event time, ns), oldest first.
         self._done: dict[str, int] = {}
         self.metadata_allowed = True
-        #: The last push ran out of time after failing (connection errors, 429/5xx): Loki is
-        #: down or overloaded. Cleared by the next accepted push.
+        #: The last push attempt failed (connection error, 429, 5xx): Loki is down or
+        #: overloaded. Cleared by the next attempt Loki answers otherwise.
         self.loki_failing = False
         self.stats = Stats()
         self._reported_drops = self.stats.drops()
@@ -212,17 +212,22 @@ class Dispatcher:
                 self._cond.wait(left)
             return True
 
-    def flush(self, deadline: float, *, below_bytes: int = 0) -> bool:
+    def flush(self, deadline: float, *, below_bytes: int = 0, stop_on_failure: bool = False) -> bool:
         """Push from the main thread until the queued entries cost less than ``below_bytes``
         (0: until nothing is queued or in flight); True when that was reached in time.
 
         A push the background sender has in flight is waited for (``_push_lock``): its
-        entries are not queued any more, but they are not in Loki yet either.
+        entries are not queued any more, but they are not in Loki yet either. With
+        ``stop_on_failure`` it gives up as soon as Loki fails an attempt (no retries).
         """
+        def until() -> float:
+            return 0.0 if stop_on_failure and self.loki_failing else deadline
+
         while True:
             # Bounded: the sender may be retrying a push against a Loki that hangs.
-            if not self._push_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                return False
+            while not self._push_lock.acquire(timeout=min(0.05, max(0.0, until() - time.monotonic()))):
+                if time.monotonic() >= until():
+                    return False
             try:
                 with self._cond:
                     if below_bytes:
@@ -230,9 +235,9 @@ class Dispatcher:
                             return True
                     elif not len(self._buffer) and not self._report_due():
                         return True
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= until():
                     return False
-                if not self._push_locked(lambda: deadline, time.sleep):
+                if not self._push_locked(until, time.sleep):
                     return False
             finally:
                 self._push_lock.release()
@@ -359,8 +364,6 @@ class Dispatcher:
                      f"{resp.body[:300].decode('utf-8', 'replace').strip()} (not retried; Loki keeps the "
                      "valid entries of a 400, so up to that many may be missing)")
                 continue
-            if outcome.last_error:
-                self.loki_failing = True
             if outcome.last_error and outcome.last_error != self._last_error:
                 self._last_error = outcome.last_error
                 warn(f"cannot push to Loki at {self._url}: {outcome.last_error}; "
@@ -369,7 +372,16 @@ class Dispatcher:
         return []
 
     def _sender_for(self, body: bytes) -> Callable[[float], Response]:
-        return lambda timeout: self._send(body, timeout)
+        def send(timeout: float) -> Response:
+            try:
+                resp = self._send(body, timeout)
+            except OSError:
+                self.loki_failing = True
+                raise
+            self.loki_failing = retry.is_retryable(resp.status)
+            return resp
+
+        return send
 
     def _report_due(self) -> bool:
         drops = self.stats.drops()

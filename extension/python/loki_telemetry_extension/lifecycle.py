@@ -237,7 +237,7 @@ class Shipper:
             # With Loki failing the buffer stays full whatever we do: pushing before next would
             # only add the retries to every invoke; the sender keeps trying in the thawed time.
             if d.queued_bytes() >= high_water and not d.loki_failing:
-                d.flush(_budget(deadline), below_bytes=high_water)
+                d.flush(_budget(deadline), below_bytes=high_water, stop_on_failure=True)
         finally:
             self._handled_ns = time.time_ns()
 
