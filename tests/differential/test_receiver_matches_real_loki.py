@@ -12,8 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness.loki_receiver import LokiReceiver
-from harness.loki_receiver.limits import Mode
+from harness.loki_receiver import LokiReceiver, Mode
 from harness.real_loki import VERSIONS, RealLoki, missing_reason
 
 from .corpus import build
