@@ -8,6 +8,7 @@ transport, the API and the receiver import each other in one direction only
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import socket
 import sys
@@ -16,6 +17,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,6 +48,30 @@ _current = threading.local()
 def current_client_port() -> int:
     port: int = getattr(_current, "port", 0)
     return port
+
+
+def read_body(rfile: io.BufferedIOBase, headers: Message, limit: int) -> bytes | None:
+    """An HTTP/1.1 request body, by Content-Length or chunked; None once it passes `limit` bytes.
+
+    Standalone (a file and the headers), so every harness server can read bodies the same way.
+    """
+    if headers.get("Transfer-Encoding", "").lower() == "chunked":
+        out = bytearray()
+        while True:
+            size = int(rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                # Trailers, then the blank line that ends the body.
+                while rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(out)
+            out += rfile.read(size)
+            rfile.readline()
+            if len(out) > limit:
+                return None
+    length = int(headers.get("Content-Length") or 0)
+    if length > limit:
+        return None
+    return rfile.read(length) if length else b""
 
 
 class Server(ThreadingHTTPServer):
@@ -107,28 +133,11 @@ class Handler(BaseHTTPRequestHandler):
         return {k.lower(): v for k, v in self.headers.items()}
 
     def _read_body(self) -> bytes | None:
-        """The request body, or None after answering 413 (too large) / 411."""
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
+        """The request body, or None (connection to be closed) when over MAX_BODY_BYTES."""
+        body = read_body(self.rfile, self.headers, MAX_BODY_BYTES)
+        if body is None:
             self.close_connection = True
-            return None
-        return self.rfile.read(length) if length else b""
-
-    def _read_chunked(self) -> bytes | None:
-        out = bytearray()
-        while True:
-            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return bytes(out)
-            out += self.rfile.read(size)
-            self.rfile.readline()
-            if len(out) > MAX_BODY_BYTES:
-                self.close_connection = True
-                return None
+        return body
 
     def _send(self, status: int, body: bytes = b"", content_type: str = "text/plain; charset=utf-8",
               headers: tuple[tuple[str, str], ...] = ()) -> None:
