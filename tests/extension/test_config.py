@@ -345,3 +345,56 @@ def test_load_never_raises(env: dict[str, str]) -> None:
     cfg = load(env)
     assert ev.MIN_BATCH_SIZE <= cfg.batch_size <= ev.MAX_BATCH_SIZE
     assert cfg.telemetry_types and set(cfg.telemetry_types) <= set(ev.TELEMETRY_TYPES)
+
+
+_plain = st.text(st.characters(blacklist_characters='"\\', min_codepoint=0x20), max_size=12)
+
+
+_values = _plain | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+
+
+@given(
+    st.dictionaries(_plain, _values, max_size=6),
+    st.sampled_from([(",", ":"), (", ", ": "), (" , ", " : ")]),
+)
+def test_flat_labels_are_read_without_json_and_as_json_reads_them(
+    labels: dict[str, object], separators: tuple[str, str]
+) -> None:
+    import json
+
+    from loki_telemetry_extension.config import flat_json_object
+
+    raw = json.dumps(labels, ensure_ascii=False, separators=separators)
+    got = flat_json_object(raw)
+    assert got == json.loads(raw)
+    assert [type(v) for v in (got or {}).values()] == [type(v) for v in json.loads(raw).values()]
+
+
+_ODD = ['{"a": 1,}', '{"a" 1}', '{"a": 01}', '{"a": true}', '{"a": -}', '{"a": "b" "c"}', '{"a": [1]}',
+        '{"a":1.}', '{ }', '{"a":"\\u0041"}', '{"a":1e5}', '{"a":-0}', '{"a":"x",  "a":"y"}']
+
+
+@given(st.text(max_size=40) | st.sampled_from(_ODD))
+def test_the_flat_reader_never_disagrees_with_json(raw: str) -> None:
+    import json
+
+    from loki_telemetry_extension.config import flat_json_object
+
+    got = flat_json_object(raw)
+    if got is not None:
+        assert got == json.loads(raw)
+
+
+def test_labels_need_no_json_at_init() -> None:
+    import subprocess
+    import sys
+
+    from conftest import EXTENSION_ROOT
+
+    code = ("import sys; sys.path.append(sys.argv[1]); from loki_telemetry_extension.config import load; "
+            "env = {'LOKI_URL': 'http://l/loki/api/v1/push', 'LOKI_LABELS': sys.argv[2]}; cfg = load(env); "
+            "assert cfg.labels == (('env', 'prod'), ('n', '3')), cfg.labels; print('json' in sys.modules)")
+    labels = '{"env": "prod", "n": 3}'
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(EXTENSION_ROOT), labels],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
