@@ -126,7 +126,23 @@ def native_layers_dir() -> Path:
                 os.replace(tmp, target)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
+            _prune(keep=target)
     return target
+
+
+#: Builds kept in the cache (13 MB each): the current one and a few before it, for a
+#: run still using one while the source changes under it.
+NATIVE_CACHE_KEEP = 4
+
+
+def _prune(keep: Path) -> None:
+    builds = sorted(
+        (d for d in NATIVE_CACHE.iterdir() if d.is_dir() and not d.name.startswith("building-")),
+        key=lambda d: d.stat().st_mtime,
+        reverse=True,
+    )
+    for old in [d for d in builds if d != keep][NATIVE_CACHE_KEEP - 1 :]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _complete(folder: Path) -> bool:
