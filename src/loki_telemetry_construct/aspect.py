@@ -257,6 +257,9 @@ class LokiLogging:
         for other in ranked[1:]:
             if other[2]._fingerprint != self._fingerprint:
                 mine, theirs = self.settings.difference(other[2].settings)
+                if not mine and not theirs:  # the same environment: the layers differ
+                    mine = f"layer={self._layer!r}, native_layers={self._native_layers!r}"
+                    theirs = f"layer={other[2]._layer!r}, native_layers={other[2]._native_layers!r}"
                 where = "the first added wins" if other[0] == winner[0] else "the more specific scope wins"
                 conflicts.append(
                     f"Loki logging: {fn.node.path} is selected by two LokiLogging aspects with different "

@@ -595,6 +595,10 @@ def build_precedence() -> Precedence:
         # Added to the stack, with include: NotIncludedFn falls back to the App's aspect.
         with_loki_logging(inner, loki_ip="10.0.0.2", exclude=[p.fns["not_included"]])
         with_loki_logging(team, loki_ip="10.0.0.3")
+        # Same environment as the stack's aspect, but its own layer.
+        layered = Construct(inner, "Layered")
+        p.fns["layered"] = py_function(layered, "LayeredFn")
+        with_loki_logging(layered, loki_ip="10.0.0.2", layer=LAYER_ARN)
         app.synth()
     return p
 

@@ -42,7 +42,12 @@ def test_the_conflict_warning_names_both_settings(precedence: Precedence) -> Non
     # One warning per instrumented function that more than one aspect with different settings
     # selects, from the winner only (three reach TeamFn: one warning per loser); RetiredFn is
     # selected by both too, but skipped, so only its skip warning is there.
-    assert warned == {f"/{team.node.path}", f"/{stack_fn.node.path}"}
+    layered = precedence.fns["layered"]
+    assert warned == {f"/{team.node.path}", f"/{stack_fn.node.path}", f"/{layered.node.path}"}
+    # Settings that differ only in the layer are named by the layer.
+    assert annotation_paths(inner, "warning", ".*on 'Inner/Layered' \\(layer='arn:aws:lambda:.*") == {
+        f"/{layered.node.path}"
+    }
     retired = f"/{precedence.fns['retired'].node.path}"
     assert annotation_paths(inner, "warning", f".*\\[ack: {WarningIds.RETIRED_RUNTIME}\\].*") == {retired}
     message = (
