@@ -91,7 +91,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if isinstance(build, Build) and not native and item.get_closest_marker("native_build_only"):
             dropped.append(item)
             continue
-        if "real_loki" in getattr(item, "fixturenames", ()):
+        if "real_server" in getattr(item, "fixturenames", ()):
             version = callspec.params.get("version") if callspec is not None else None
             if version is not None and _real_loki_missing(version):
                 dropped.append(item)  # test_real_loki_binaries_present says why, once
@@ -219,26 +219,9 @@ def moto_url() -> Iterator[str]:
 
 
 # --- Real Loki (2.7.7, 2.9.17, 3.4.6) ---------------------------------------------------
-@pytest.fixture(scope="session")
-def real_lokis() -> Iterator[dict[str, Any]]:
-    """Every available real Loki version, started once per session (per xdist worker) in
-    parallel: start-up takes 15-20 s each (the ingester's 15 s min_ready_duration), so
-    three in parallel cost about one. Stopped, and their data deleted, at the end."""
-    from harness.real_loki import available, start_all
-
-    servers = start_all(available())
-    try:
-        yield servers
-    finally:
-        for server in servers.values():
-            server.close()
-
-
 @pytest.fixture
-def real_loki(request: pytest.FixtureRequest, real_lokis: dict[str, Any]) -> Any:
-    """The running server of the test's ``version`` parameter (restarted if a previous
-    test left it stopped after a failure)."""
-    server = real_lokis[request.getfixturevalue("version")]
-    if not server.running:
-        server.start()
-    return server
+def real_server(real_loki_version: Any) -> Any:
+    """The running real Loki of the test's ``version`` parameter. The servers are the shared
+    session fixture's (``tests/real_loki_fixtures.py``: every version started once, in
+    parallel, ~16 s, then reused by every folder's tests; with pytest-xdist once per worker)."""
+    return real_loki_version

@@ -4,7 +4,8 @@ data), SHUTDOWN with a backlog, both log formats, huge lines around each version
 ``max_line_size``, and the structured-metadata fallback that 2.x needs. In every one,
 100% of the lines are stored, exactly once.
 
-The servers are the real binaries (see ``harness.real_loki``), started once per session.
+The servers are the real binaries (see ``harness.real_loki``), started once per session by
+the shared ``real_loki`` fixture (``tests/real_loki_fixtures.py``).
 When they are absent the tier is deselected and ``test_real_loki_binaries_present`` says
 so in one line.
 """
@@ -101,28 +102,28 @@ def _traffic(emulator: Any, prefix: str, invokes: int, count: int, width: int = 
 
 @each_version
 def test_burst_every_line_stored(
-    make_emulator: MakeEmulator, real_loki: Any, build: Build, version: str
+    make_emulator: MakeEmulator, real_server: Any, build: Build, version: str
 ) -> None:
     name = _name("burst", build, version)
     emulator = make_emulator(
-        loki_env(real_loki, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "500"}), function_name=name
+        loki_env(real_server, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "500"}), function_name=name
     )
     # 6,000 lines over 30 frozen invokes, 12 pushes: the receiver suite does the 100k burst.
     expected = _traffic(emulator, "rb", invokes=30, count=200, width=80)
     shutdown = emulator.shutdown()
     assert_clean_shutdown(shutdown)
-    stored = [e.line for e in function_entries(real_loki, name)]
+    stored = [e.line for e in function_entries(real_server, name)]
     assert_same_lines(_user_texts(stored, expected), expected, f"burst on Loki {version}")
     assert reported_drops(emulator) == 0
 
 
 @each_version
 def test_outage_stop_and_restart_loses_nothing(
-    make_emulator: MakeEmulator, real_loki: Any, build: Build, version: str
+    make_emulator: MakeEmulator, real_server: Any, build: Build, version: str
 ) -> None:
     name = _name("outage", build, version)
     emulator = make_emulator(
-        loki_env(real_loki, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "50"}), function_name=name
+        loki_env(real_server, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "50"}), function_name=name
     )
     budget = batch_budget()
     expected: list[str] = []
@@ -135,7 +136,7 @@ def test_outage_stop_and_restart_loses_nothing(
     for i in range(5):
         invoke(f"pre{i}")
     # WHEN the Loki process stops (SIGTERM: it flushes its WAL and exits) while invokes go on
-    real_loki.stop()
+    real_server.stop()
     for i in range(10):
         invoke(f"down{i:02d}")
         threading.Event().wait(INVOKE_INTERVAL_S)
@@ -145,7 +146,7 @@ def test_outage_stop_and_restart_loses_nothing(
 
     def restart() -> None:
         try:
-            real_loki.start()
+            real_server.start()
         except BaseException as exc:  # surfaced in the test thread below
             restart_failed.append(exc)
 
@@ -164,7 +165,7 @@ def test_outage_stop_and_restart_loses_nothing(
     # THEN every line is stored exactly once (those before the stop survived the restart),
     # nothing was reported dropped, and no invoke waited on Loki
     assert_clean_shutdown(shutdown)
-    stored = [e.line for e in function_entries(real_loki, name)]
+    stored = [e.line for e in function_entries(real_server, name)]
     assert_same_lines(_user_texts(stored, expected), expected, f"outage on Loki {version}")
     assert reported_drops(emulator) == 0
     budget.check()
@@ -172,12 +173,12 @@ def test_outage_stop_and_restart_loses_nothing(
 
 @each_version
 def test_shutdown_with_backlog_stores_everything(
-    make_emulator: MakeEmulator, real_loki: Any, build: Build, version: str
+    make_emulator: MakeEmulator, real_server: Any, build: Build, version: str
 ) -> None:
     # GIVEN no size or age trigger before SHUTDOWN: only the drain can ship the backlog
     name = _name("shutdown", build, version)
     env = {envvars.DISPATCH_MIN_BATCH_SIZE: "10000", envvars.LOKI_FLUSH_INTERVAL_MS: "60000"}
-    emulator = make_emulator(loki_env(real_loki, flush="batch", **env), function_name=name)
+    emulator = make_emulator(loki_env(real_server, flush="batch", **env), function_name=name)
     expected = _traffic(emulator, "sd", invokes=8, count=120, width=40)
     expected += _traffic(emulator, "sdlast", invokes=1, count=3_000, width=40)
 
@@ -186,7 +187,7 @@ def test_shutdown_with_backlog_stores_everything(
 
     # THEN the drain stores all of it inside the deadline
     assert_clean_shutdown(shutdown)
-    stored = [e.line for e in function_entries(real_loki, name)]
+    stored = [e.line for e in function_entries(real_server, name)]
     assert_same_lines(_user_texts(stored, expected), expected, f"SHUTDOWN drain on Loki {version}")
     assert reported_drops(emulator) == 0
 
@@ -194,11 +195,11 @@ def test_shutdown_with_backlog_stores_everything(
 @each_version
 @pytest.mark.parametrize("log_format", ["Text", "JSON"])
 def test_formats_every_record_stored_once(
-    make_emulator: MakeEmulator, real_loki: Any, build: Build, version: str, log_format: str
+    make_emulator: MakeEmulator, real_server: Any, build: Build, version: str, log_format: str
 ) -> None:
     name = _name(f"fmt-{log_format.lower()}", build, version)
     emulator = make_emulator(
-        loki_env(real_loki, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "7"}),
+        loki_env(real_server, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "7"}),
         function_name=name,
         log_format=log_format,
     )
@@ -211,7 +212,7 @@ def test_formats_every_record_stored_once(
     budget.check()
 
     expected = [ln for t in tags for ln in _expected_prints(t) + _expected_logs(t)]
-    stored = [e.line for e in function_entries(real_loki, name)]
+    stored = [e.line for e in function_entries(real_server, name)]
     assert_same_lines(_user_texts(stored, expected), expected, f"{log_format} on Loki {version}")
     assert reported_drops(emulator) == 0
 
@@ -232,18 +233,18 @@ def _max_line_size(loki: Any) -> int:
 
 @each_version
 def test_huge_lines_around_max_line_size(
-    make_emulator: MakeEmulator, real_loki: Any, build: Build, version: str
+    make_emulator: MakeEmulator, real_server: Any, build: Build, version: str
 ) -> None:
     """Lines just under, at and over the extension's split size and the server's own
     ``max_line_size`` (256 KiB on 3.x; none by default on 2.x): every byte stored, in
     pieces that reassemble to the line, with the lines around them intact."""
     name = _name("huge", build, version)
     split_at = envvars.DEFAULT_MAX_LINE_BYTES
-    server_limit = _max_line_size(real_loki)
+    server_limit = _max_line_size(real_server)
     sizes = sorted({split_at - 1, split_at, split_at + 1, 2 * split_at + 17})
     if server_limit:
         sizes = sorted({*sizes, server_limit - 1, server_limit, server_limit + 1})
-    emulator = make_emulator(loki_env(real_loki, flush="batch"), function_name=name)
+    emulator = make_emulator(loki_env(real_server, flush="batch"), function_name=name)
     budget = batch_budget()
     normal = []
     for i, size in enumerate(sizes):
@@ -260,7 +261,7 @@ def test_huge_lines_around_max_line_size(
     budget.check()
     assert reported_drops(emulator) == 0
 
-    entries = function_entries(real_loki, name)
+    entries = function_entries(real_server, name)
     # LOKI_MAX_LINE_BYTES bounds every stored entry, whatever the extension adds to it.
     over = sorted(len(e.line.encode()) for e in entries if len(e.line.encode()) > split_at)
     assert not over, f"{len(over)} stored entries over {split_at} bytes: {over[:5]}"
@@ -303,7 +304,7 @@ def _reassemble(lines: list[tuple[int, str]], prefix: str) -> str:
 
 @each_version
 def test_metadata_fallback_request_id_reaches_loki(
-    make_emulator: MakeEmulator, real_loki: Any, build: Build, version: str
+    make_emulator: MakeEmulator, real_server: Any, build: Build, version: str
 ) -> None:
     """3.x stores request id and level as structured metadata; 2.9 refuses metadata (400
     "disallowed") and 2.7 does not know it (400, a JSON decoding error): there the
@@ -311,7 +312,7 @@ def test_metadata_fallback_request_id_reaches_loki(
     line, with no line lost or stored twice while it finds out."""
     name = _name("meta", build, version)
     emulator = make_emulator(
-        loki_env(real_loki, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "25"}),
+        loki_env(real_server, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "25"}),
         function_name=name,
         log_format="JSON",
     )
@@ -329,11 +330,11 @@ def test_metadata_fallback_request_id_reaches_loki(
     assert_clean_shutdown(shutdown)
     budget.check()
 
-    entries = function_entries(real_loki, name)
+    entries = function_entries(real_server, name)
     assert_same_lines(_user_texts([e.line for e in entries], expected), expected, f"Loki {version}")
     assert reported_drops(emulator) == 0
     logged = [e for e in entries if "logged-" in e.line]
-    if real_loki.structured_metadata:
+    if real_server.structured_metadata:
         for e in logged:
             values = {str(v) for v in e.metadata.values()}
             assert values & set(request_ids), e.metadata
