@@ -139,8 +139,8 @@ class LokiLogging:
             return False
         return not any(_matches(s, c) for s in self._exclude for c in candidates)
 
-    def _warn(self, node: IConstruct, skip: Skip, runtime: str = "") -> None:
-        reason = runtimes.describe(skip, path=node.node.path, runtime=runtime)
+    def _warn(self, node: IConstruct, skip: Skip, runtime: str = "", *, architecture: str = "") -> None:
+        reason = runtimes.describe(skip, path=node.node.path, runtime=runtime, architecture=architecture)
         Annotations.of(node).add_warning_v2(reason.warning_id, reason.message)
 
     def _warn_l1(self, node: CfnResource) -> None:
@@ -193,7 +193,7 @@ class LokiLogging:
                     Annotations.of(stack).add_warning_v2(warning_id, message)
         arch = fn.architecture.name if build == "native" else ""
         if build == "native" and arch not in runtimes.NATIVE_ARCHITECTURES:
-            self._warn(fn, Skip.UNKNOWN_ARCHITECTURE, arch)
+            self._warn(fn, Skip.UNKNOWN_ARCHITECTURE, architecture=arch)
             return
         for message in conflicts:  # only now: a skipped function needs no word about settings
             Annotations.of(fn).add_warning_v2(WarningIds.CONFLICTING_SETTINGS, message)

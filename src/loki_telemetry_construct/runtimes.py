@@ -114,7 +114,8 @@ class Skip(enum.Enum):
     RAW_CFN_FUNCTION = "raw_cfn_function"
 
 
-#: The one table of skip reasons: warning id and message (``{path}``, ``{runtime}`` filled in).
+#: The one table of skip reasons: warning id and message (``{path}``, ``{runtime}``,
+#: ``{architecture}`` filled in).
 SKIP_REASONS: Mapping[Skip, tuple[str, str]] = {
     Skip.CONTAINER_IMAGE: (
         WarningIds.CONTAINER_IMAGE,
@@ -137,7 +138,7 @@ SKIP_REASONS: Mapping[Skip, tuple[str, str]] = {
     ),
     Skip.UNKNOWN_ARCHITECTURE: (
         WarningIds.UNKNOWN_RUNTIME,
-        "Loki logging skipped {path}: its architecture is {runtime}, and the native build of the "
+        "Loki logging skipped {path}: its architecture is {architecture}, and the native build of the "
         "extension exists for " + " and ".join(NATIVE_ARCHITECTURES) + " only.",
     ),
     Skip.NOT_PYTHON: (
@@ -179,10 +180,10 @@ class Reason:
     message: str
 
 
-def describe(skip: Skip, *, path: str, runtime: str = "") -> Reason:
+def describe(skip: Skip, *, path: str, runtime: str = "", architecture: str = "") -> Reason:
     """The warning for ``skip`` on the function at ``path``."""
     warning_id, template = SKIP_REASONS[skip]
-    return Reason(warning_id, template.format(path=path, runtime=runtime))
+    return Reason(warning_id, template.format(path=path, runtime=runtime, architecture=architecture))
 
 
 @cache
