@@ -17,7 +17,7 @@ from harness.loki_receiver import StoredEntry
 from .corpus import Case, Push
 
 #: A stored entry reduced to what both servers must agree on. Big lines are compared by
-#: length and a 64-character prefix (a query returning them whole would pass 4 MiB).
+#: byte length and a 16-byte prefix (a query returning them whole would pass 4 MiB).
 Row = tuple[tuple[tuple[str, str], ...], int, Any, tuple[tuple[str, str], ...]]
 
 #: Loki's per-tenant ingestion limit (``ingestion_rate_mb`` 4, ``ingestion_burst_size_mb`` 6,
