@@ -341,8 +341,7 @@ func (d *Dispatcher) FlushHighWater(deadline time.Time, belowBytes int) bool {
 
 func (d *Dispatcher) flushUntil(deadlineFn func() time.Time, belowBytes int) bool {
 	for {
-		deadline := deadlineFn()
-		if !d.lockPushBy(deadline) {
+		if !d.lockPushBy(deadlineFn) {
 			return false // the sender's push did not end in time
 		}
 		d.mu.Lock()
@@ -357,7 +356,7 @@ func (d *Dispatcher) flushUntil(deadlineFn func() time.Time, belowBytes int) boo
 			d.unlockPush()
 			return true
 		}
-		if !time.Now().Before(deadline) {
+		if !time.Now().Before(deadlineFn()) {
 			d.unlockPush()
 			return false
 		}
@@ -373,24 +372,32 @@ func (d *Dispatcher) lockPush() { d.pushMu <- struct{}{} }
 
 func (d *Dispatcher) unlockPush() { <-d.pushMu }
 
-// lockPushBy takes the push lock, waiting at most until deadline.
-func (d *Dispatcher) lockPushBy(deadline time.Time) bool {
-	select {
-	case d.pushMu <- struct{}{}:
-		return true
-	default:
-	}
-	left := time.Until(deadline)
-	if left <= 0 {
-		return false
-	}
-	t := time.NewTimer(left)
-	defer t.Stop()
-	select {
-	case d.pushMu <- struct{}{}:
-		return true
-	case <-t.C:
-		return false
+// lockPushBy takes the push lock, waiting at most until deadlineFn(), which is re-read whenever
+// the dispatcher's state changes (a failing Loki ends the high-water push's wait at once).
+func (d *Dispatcher) lockPushBy(deadlineFn func() time.Time) bool {
+	for {
+		select {
+		case d.pushMu <- struct{}{}:
+			return true
+		default:
+		}
+		left := time.Until(deadlineFn())
+		if left <= 0 {
+			return false
+		}
+		d.mu.Lock()
+		ch := d.changed
+		d.mu.Unlock()
+		t := time.NewTimer(left)
+		select {
+		case d.pushMu <- struct{}{}:
+			t.Stop()
+			return true
+		case <-t.C:
+			return false
+		case <-ch:
+			t.Stop()
+		}
 	}
 }
 
@@ -662,7 +669,10 @@ func (d *Dispatcher) pushBody(r Retrier, body []byte, deadline func() time.Time)
 		failing := err != nil || IsRetryable(resp.Status)
 		d.mu.Lock()
 		if failing {
-			d.lokiFailing = true
+			if !d.lokiFailing {
+				d.lokiFailing = true
+				d.notifyLocked() // ends a high-water push's wait for the lock
+			}
 		} else if resp.Status >= 200 && resp.Status < 300 {
 			d.lokiFailing = false
 		}

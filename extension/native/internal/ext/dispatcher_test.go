@@ -270,3 +270,37 @@ func TestHighWaterPushStopsAtTheFirstFailure(t *testing.T) {
 		t.Fatalf("entries lost: %d pending", d.Pending())
 	}
 }
+
+// While the sender's push holds the lock, a high-water push waiting for it gives up as soon as
+// that push finds Loki failing (it would otherwise hold the invoke for its whole budget).
+func TestHighWaterWaitEndsWhenTheSendersPushFails(t *testing.T) {
+	captureDiag(t)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	f := &fakeLoki{answer: func(string) *Response {
+		once.Do(func() { close(entered); <-release })
+		return &Response{Status: 503}
+	}}
+	d := NewDispatcher(DispatcherOptions{
+		Converter: NewConverter(false, false, 256000, false), Send: f.send, Labels: StreamLabels("fn", nil),
+		BatchSize: 1, FlushInterval: time.Hour, MaxBufferBytes: 1 << 20, URLForMessages: "http://loki",
+	})
+	d.SetDeadline(time.Now().Add(time.Hour)) // the sender retries for long, holding the lock
+	d.Start()
+	defer d.StopSender()
+	d.Accept([]byte(delivery))
+	<-entered
+	done := make(chan bool)
+	go func() { done <- d.FlushHighWater(time.Now().Add(time.Minute), 1) }()
+	// Released later whatever the order; without the wake-up the waiter would sit out its minute.
+	time.AfterFunc(50*time.Millisecond, func() { close(release) })
+	select {
+	case ok := <-done:
+		if ok {
+			t.Fatal("high-water push reported success against a failing Loki")
+		}
+	case <-time.After(20 * time.Second): // a hang detector, far below the minute-long budget
+		t.Fatal("the high-water push kept waiting for the sender's lock while Loki was failing")
+	}
+}
