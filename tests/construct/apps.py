@@ -304,7 +304,7 @@ def _build_scenarios() -> Scenarios:
         s.stacks[name] = st
         return st
 
-    # Seed-style one-liner with defaults; both architectures.
+    # The shortest one-liner, defaults otherwise; both architectures.
     st = stack("Minimal")
     s.fns["min_x86"] = py_function(st, "PyX86")
     s.fns["min_arm"] = py_function(st, "PyArm", architecture=lambda_.Architecture.ARM_64)

@@ -40,12 +40,12 @@ def _our_layer_logical_ids(template: dict[str, Any], build: str = "python") -> l
 def test_python_functions_on_both_architectures_get_one_layer_and_the_environment(
     scenarios: Scenarios, scenario_templates: dict[str, dict[str, Any]]
 ) -> None:
-    # GIVEN the seed-style one-liner with_loki_logging(stack, loki_ip=..., batch_size=10)
+    # GIVEN the shortest one-liner with_loki_logging(stack, loki_ip=..., batch_size=10)
     t = scenario_templates["Minimal"]
     (layer_id,) = _our_layer_logical_ids(t)
     for key in ("min_x86", "min_arm"):
         fn = scenarios.fns[key]
-        # THEN each gets exactly our layer and exactly the seed's two variables
+        # THEN each gets exactly our layer and exactly those two variables
         assert _layer_refs(t, fn) == [{"Ref": layer_id}]
         assert env_of(t, fn) == {envvars.LOKI_IP: "10.0.0.5", envvars.DISPATCH_MIN_BATCH_SIZE: "10"}
     assert props_of(t, scenarios.fns["min_arm"])["Architectures"] == ["arm64"]
