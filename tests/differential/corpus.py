@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from loki_telemetry_extension import batch
+
 PUSH = "/loki/api/v1/push"
 LEGACY_PUSH = "/api/prom/push"
 JSON_CT = {"Content-Type": "application/json"}
@@ -399,6 +401,23 @@ def build(now_ns: int, tag: str = "") -> list[Case]:
 
     legacy("legacy_format", [(0, "legacy one"), (1000, "legacy two")])
     legacy("legacy_format_too_old", [(0, "fresh"), (-8 * DAY, "old")])
+
+    # --- what the extension sends (its own encoder, so the corpus follows it) --------
+    stream_labels = [labels("ext_metadata", {"function": "ingest", "source": "lambda"}),
+                     labels("ext_folded", {"function": "ingest", "source": "lambda"}),
+                     labels("ext_split", {"function": "ingest", "source": "lambda"})]
+    meta = {"request_id": "8f5c2a4e-1b2c-4d5e-9f00-123456789abc", "level": "INFO"}
+    lines = ['{"level":"INFO","message":"caf\u00e9 \"quoted\""}', "START RequestId: 8f5c2a4e",
+             "plain \u2603 line"]
+    for stream, metadata in ((0, True), (1, False)):
+        entries = [(stream, int(ts(i)), line, meta) for i, line in enumerate(lines)]
+        [(_, body)] = batch.encode_requests(batch.pack(entries, 0.0), stream_labels, metadata=metadata)
+        add(stream_labels[stream]["dcase"].removesuffix(tag),
+            Push(body, {**JSON_CT, "Content-Encoding": "gzip"}))
+    parts = batch.split_line("x" * 600_000, 256_000)
+    entries = [(2, int(ts(i)), part, None) for i, part in enumerate(parts)]
+    [(_, body)] = batch.encode_requests(batch.pack(entries, 0.0), stream_labels, metadata=True)
+    add("ext_split", Push(body, {**JSON_CT, "Content-Encoding": "gzip"}), big=True)
 
     # --- methods --------------------------------------------------------------------
     add("get_on_push", Push(b"", {}, PUSH, "GET"))
