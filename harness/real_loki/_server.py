@@ -40,15 +40,15 @@ MAX_QUERY_WINDOW_NS = 720 * 3600 * 10**9
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
-#: Every server started by this process, so none outlives it (Loki runs in its own session,
-#: out of reach of the terminal's Ctrl-C).
+#: Every server started by this process, so none outlives it and no temporary folder is left
+#: (Loki runs in its own session, out of reach of the terminal's Ctrl-C).
 _running: weakref.WeakSet[RealLoki] = weakref.WeakSet()
 
 
 @atexit.register
-def _stop_all() -> None:
+def _close_all() -> None:
     for server in list(_running):
-        server.stop()
+        server.close()
 
 
 class QueryError(RuntimeError):
