@@ -198,8 +198,8 @@ NATIVE_MUTANTS: dict[str, Mutant] = {
     ),
     "no-ship-before-freeze": Mutant(
         _GO + "lifecycle.go",
-        "\tcase FlushEndOfInvoke:\n\t\ts.shipBeforeFreeze(d, rid, deadline)\n",
-        "\tcase FlushEndOfInvoke:\n",
+        "\tbeforeFreeze := s.cfg.Flush == FlushEndOfInvoke\n",
+        "\tbeforeFreeze := false\n",
         ("test_e2e_flush_modes.py::test_ship_before_freeze_lines_stored_when_invoke_returns",),
     ),
     "no-age-trigger": Mutant(
@@ -270,8 +270,8 @@ NATIVE_MUTANTS: dict[str, Mutant] = {
     ),
     "timestamp-is-arrival-time": Mutant(
         _GO + "records.go",
-        "\t\tif v, ok := c.iso.isoToNs(t); ok {\n\t\t\tts = v\n",
-        "\t\tif _, ok := c.iso.isoToNs(t); ok {\n\t\t\tts = time.Now().UnixNano()\n",
+        "\tif v, ok := c.iso.isoToNs(it.time); ok && it.hasTime {\n\t\tts = v\n",
+        "\tif _, ok := c.iso.isoToNs(it.time); ok && it.hasTime {\n\t\tts = time.Now().UnixNano()\n",
         ("test_e2e_burst.py::test_burst_100k_lines_over_1000_frozen_invokes",),
     ),
     "ship-own-diagnostics": Mutant(
