@@ -109,7 +109,7 @@ type Dispatcher struct {
 	notBefore  time.Time
 	noDeadline bool // Managed Instances: never frozen, no event deadlines
 	// lokiFailing: the last push attempt failed (connection error, 429/5xx): Loki is down or
-	// overloaded. Cleared by the next accepted push.
+	// overloaded. Cleared by the next attempt Loki answers otherwise.
 	lokiFailing bool
 	metadataOff atomic.Bool
 
@@ -673,7 +673,7 @@ func (d *Dispatcher) pushBody(r Retrier, body []byte, deadline func() time.Time)
 				d.lokiFailing = true
 				d.notifyLocked() // ends a high-water push's wait for the lock
 			}
-		} else if resp.Status >= 200 && resp.Status < 300 {
+		} else { // any other answer (2xx, or a final 4xx): Loki is up
 			d.lokiFailing = false
 		}
 		d.mu.Unlock()
