@@ -50,7 +50,7 @@ def _assert_never_leaked(emulator: Any, receiver: Any, *secrets: str) -> None:
 def test_tenant_header_is_sent(make_emulator: MakeEmulator) -> None:
     with LokiReceiver(require_tenant=True) as loki:
         emulator = make_emulator(
-            loki_env(loki, **{envvars.LOKI_TENANT_ID: "team-a"}), function_name="e2e-tenant"
+            loki_env(loki, flush="batch", **{envvars.LOKI_TENANT_ID: "team-a"}), function_name="e2e-tenant"
         )
         expected = _traffic(emulator, "tn")
         entries = function_entries(loki, "e2e-tenant")
@@ -81,7 +81,10 @@ def test_basic_auth_from_secrets_manager(
     sm = boto_client("secretsmanager", moto_url)
     arn = sm.create_secret(Name=f"loki-basic-{abs(hash(secret_value))}", SecretString=secret_value)["ARN"]
     with LokiReceiver(basic_auth=(USER, PASSWORD)) as loki:
-        env = {**aws_env(moto_url), **loki_env(loki, **{envvars.LOKI_BASIC_AUTH_SECRET_ARN: arn})}
+        env = {
+            **aws_env(moto_url),
+            **loki_env(loki, flush="batch", **{envvars.LOKI_BASIC_AUTH_SECRET_ARN: arn}),
+        }
         emulator = make_emulator(env, function_name="e2e-basic")
         expected = _traffic(emulator, "ba")
         assert_same_lines([e.line for e in function_entries(loki, "e2e-basic")], expected, "basic auth")
@@ -96,7 +99,10 @@ def test_bearer_token_from_ssm_securestring(make_emulator: MakeEmulator, moto_ur
     ssm.put_parameter(Name="/e2e/loki/token", Value=TOKEN, Type="SecureString")
     arn = ssm.get_parameter(Name="/e2e/loki/token")["Parameter"]["ARN"]
     with LokiReceiver(bearer_token=TOKEN) as loki:
-        env = {**aws_env(moto_url), **loki_env(loki, **{envvars.LOKI_BEARER_TOKEN_SECRET_ARN: arn})}
+        env = {
+            **aws_env(moto_url),
+            **loki_env(loki, flush="batch", **{envvars.LOKI_BEARER_TOKEN_SECRET_ARN: arn}),
+        }
         emulator = make_emulator(env, function_name="e2e-bearer")
         expected = _traffic(emulator, "br")
         assert_same_lines([e.line for e in function_entries(loki, "e2e-bearer")], expected, "bearer")
@@ -111,7 +117,11 @@ def test_bearer_token_from_secrets_manager_with_tenant(make_emulator: MakeEmulat
     with LokiReceiver(bearer_token=TOKEN, require_tenant=True) as loki:
         env = {
             **aws_env(moto_url),
-            **loki_env(loki, **{envvars.LOKI_BEARER_TOKEN_SECRET_ARN: arn, envvars.LOKI_TENANT_ID: "t-9"}),
+            **loki_env(
+                loki,
+                flush="batch",
+                **{envvars.LOKI_BEARER_TOKEN_SECRET_ARN: arn, envvars.LOKI_TENANT_ID: "t-9"},
+            ),
         }
         emulator = make_emulator(env, function_name="e2e-bearer-sm")
         expected = _traffic(emulator, "bs")

@@ -79,7 +79,9 @@ def test_batch_mode_ships_full_batch_while_thawed(make_emulator: MakeEmulator, r
     name = "e2e-batch-size"
     emulator = make_emulator(
         loki_env(
-            receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "50", envvars.LOKI_FLUSH_INTERVAL_MS: "60000"}
+            receiver,
+            flush="batch",
+            **{envvars.DISPATCH_MIN_BATCH_SIZE: "50", envvars.LOKI_FLUSH_INTERVAL_MS: "60000"},
         ),
         function_name=name,
     )
@@ -100,7 +102,9 @@ def test_batch_mode_ships_previous_invokes_lines_during_next_invoke(
     name = "e2e-batch-age"
     emulator = make_emulator(
         loki_env(
-            receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "10000", envvars.LOKI_FLUSH_INTERVAL_MS: "200"}
+            receiver,
+            flush="batch",
+            **{envvars.DISPATCH_MIN_BATCH_SIZE: "10000", envvars.LOKI_FLUSH_INTERVAL_MS: "200"},
         ),
         function_name=name,
     )
@@ -128,7 +132,9 @@ def test_batch_mode_adds_nothing_to_invokes_with_small_batches(
 ) -> None:
     """Batch size 1 means a push per record: still the function must not wait for it."""
     name = "e2e-batch-1"
-    emulator = make_emulator(loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "1"}), function_name=name)
+    emulator = make_emulator(
+        loki_env(receiver, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "1"}), function_name=name
+    )
     receiver.faults.slow(0.2)
     budget = batch_budget()
     expected: list[str] = []

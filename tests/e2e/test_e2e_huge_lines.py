@@ -33,7 +33,7 @@ def test_huge_line_split_or_truncated_never_poisons_batch(
     make_emulator: MakeEmulator, receiver: Any, log_format: str, char: str, size: int
 ) -> None:
     name = f"e2e-huge-{log_format.lower()}"
-    emulator = make_emulator(loki_env(receiver), function_name=name, log_format=log_format)
+    emulator = make_emulator(loki_env(receiver, flush="batch"), function_name=name, log_format=log_format)
     budget = batch_budget()
     normal_before = [f"before-{i}" for i in range(20)]
     normal_after = [f"after-{i}" for i in range(20)]

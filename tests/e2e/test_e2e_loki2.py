@@ -30,7 +30,7 @@ def test_loki2_falls_back_without_loss_or_duplicates(make_emulator: MakeEmulator
     name = f"e2e-loki2-{log_format.lower()}"
     with LokiReceiver(structured_metadata=False) as loki2:
         emulator = make_emulator(
-            loki_env(loki2, **{envvars.DISPATCH_MIN_BATCH_SIZE: "25"}),
+            loki_env(loki2, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "25"}),
             function_name=name,
             log_format=log_format,
         )

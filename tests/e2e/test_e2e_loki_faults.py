@@ -33,7 +33,7 @@ INVOKE_INTERVAL_S = 0.25
 def test_30s_outage_during_traffic_loses_nothing(make_emulator: MakeEmulator, receiver: Any) -> None:
     name = "e2e-outage"
     emulator = make_emulator(
-        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "50"}), function_name=name
+        loki_env(receiver, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "50"}), function_name=name
     )
     budget = batch_budget()
     expected: list[str] = []
@@ -93,7 +93,7 @@ def test_429_storm_honours_retry_after_without_loss(make_emulator: MakeEmulator,
     # for longer than the storm (time passes across freezes, so waits elapse in between)
     name = "e2e-429"
     emulator = make_emulator(
-        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "20"}), function_name=name
+        loki_env(receiver, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "20"}), function_name=name
     )
     budget = batch_budget()
     receiver.faults.rate_limit(times=4, retry_after=1)
@@ -120,7 +120,7 @@ def test_429_until_shutdown_reports_exactly_what_it_dropped(
     # GIVEN Loki answers every push 429 (Retry-After: 1) for the environment's whole life
     name = "e2e-429-forever"
     emulator = make_emulator(
-        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "20"}), function_name=name
+        loki_env(receiver, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "20"}), function_name=name
     )
     budget = batch_budget()
     receiver.faults.rate_limit(times=None, retry_after=1)
@@ -143,7 +143,7 @@ def test_429_until_shutdown_reports_exactly_what_it_dropped(
 def test_slow_loki_does_not_slow_the_function(make_emulator: MakeEmulator, receiver: Any) -> None:
     name = "e2e-slow"
     emulator = make_emulator(
-        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "10"}), function_name=name
+        loki_env(receiver, flush="batch", **{envvars.DISPATCH_MIN_BATCH_SIZE: "10"}), function_name=name
     )
     receiver.faults.slow(0.5)
     budget = batch_budget()
@@ -166,6 +166,7 @@ def test_full_buffer_drops_oldest_and_reports_exact_count(make_emulator: MakeEmu
     emulator = make_emulator(
         loki_env(
             receiver,
+            flush="batch",
             **{
                 envvars.LOKI_MAX_BUFFER_BYTES: str(envvars.MIN_MAX_BUFFER_BYTES),
                 envvars.DISPATCH_MIN_BATCH_SIZE: "50",

@@ -34,12 +34,17 @@ def test_pyenv_has_the_lambda_pythons() -> None:
     assert found >= {"3.10", "3.11", "3.12", "3.13"}, f"pyenv has only {sorted(found)}"
 
 
+@pytest.mark.python_build_only("the interpreter under test is the extension's own; the native build has none")
 @pytest.mark.parametrize("python", PYTHONS, ids=[p.split("/")[-3] for p in PYTHONS])
 def test_representative_run_on_each_python(make_emulator: MakeEmulator, receiver: Any, python: str) -> None:
     version = python.split("/")[-3]
     name = f"e2e-py{version.replace('.', '')}"
     emulator = make_emulator(
-        loki_env(receiver, **{envvars.DISPATCH_MIN_BATCH_SIZE: "30", envvars.LOKI_LABELS: '{"env": "e2e"}'}),
+        loki_env(
+            receiver,
+            flush="batch",
+            **{envvars.DISPATCH_MIN_BATCH_SIZE: "30", envvars.LOKI_LABELS: '{"env": "e2e"}'},
+        ),
         function_name=name,
         log_format="JSON",
         extension_python=python,
