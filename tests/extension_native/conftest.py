@@ -3,7 +3,6 @@ extension/native/build.py, the only way anything builds them."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,22 +10,12 @@ from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-NATIVE = REPO / "extension" / "native"
+from .support import REPO, load_script
+
 # The in-test fakes of the Lambda APIs and Loki are shared with the Python build's tests.
 sys.path.insert(0, str(REPO / "tests" / "extension"))
 
-from ext_fakes import FakeLambda, FakeLoki  # noqa: E402
-
-
-def load_script(name: str) -> ModuleType:
-    """Import extension/native/<name>.py by path (it is a script, not a package)."""
-    spec = importlib.util.spec_from_file_location(f"_native_{name}", NATIVE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from ext_fakes import FakeLambda, FakeLoki
 
 
 @pytest.fixture(scope="session")

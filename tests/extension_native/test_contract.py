@@ -3,7 +3,7 @@ committed file must be what the generator writes today."""
 
 from __future__ import annotations
 
-from conftest import NATIVE, load_script
+from .support import NATIVE, load_script
 
 
 def test_generated_go_constants_are_current() -> None:
