@@ -389,7 +389,7 @@ def test_labels_need_no_json_at_init() -> None:
     import subprocess
     import sys
 
-    from conftest import EXTENSION_ROOT
+    from ext_process import EXTENSION_ROOT
 
     code = ("import sys; sys.path.append(sys.argv[1]); from loki_telemetry_extension.config import load; "
             "env = {'LOKI_URL': 'http://l/loki/api/v1/push', 'LOKI_LABELS': sys.argv[2]}; cfg = load(env); "

@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import EXTENSION_ROOT
 from ext_fakes import FakeLambda, FakeLoki
+from ext_process import EXTENSION_ROOT
 
 #: The package's modules the init path may load (the rest is for the warm-up thread).
 INIT_MODULES = {

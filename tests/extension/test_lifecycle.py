@@ -8,8 +8,8 @@ import threading
 import time
 
 import pytest
-from conftest import LAUNCHER, start_extension
 from ext_fakes import FakeLambda, FakeLoki, fn, iso, platform
+from ext_process import LAUNCHER, start_extension
 
 
 def _finish(proc: subprocess.Popen[str], fake: FakeLambda) -> tuple[int, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import sys
 
-from conftest import EXTENSION_ROOT
+from ext_process import EXTENSION_ROOT
 
 PACKAGE = EXTENSION_ROOT / "loki_telemetry_extension"
 
