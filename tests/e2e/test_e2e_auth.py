@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -79,7 +80,7 @@ def test_basic_auth_from_secrets_manager(
     make_emulator: MakeEmulator, moto_url: str, secret_value: str
 ) -> None:
     sm = boto_client("secretsmanager", moto_url)
-    arn = sm.create_secret(Name=f"loki-basic-{abs(hash(secret_value))}", SecretString=secret_value)["ARN"]
+    arn = sm.create_secret(Name=f"loki-basic-{uuid.uuid4().hex}", SecretString=secret_value)["ARN"]
     with LokiReceiver(basic_auth=(USER, PASSWORD)) as loki:
         env = {
             **aws_env(moto_url),
@@ -96,8 +97,9 @@ def test_basic_auth_from_secrets_manager(
 
 def test_bearer_token_from_ssm_securestring(make_emulator: MakeEmulator, moto_url: str) -> None:
     ssm = boto_client("ssm", moto_url)
-    ssm.put_parameter(Name="/e2e/loki/token", Value=TOKEN, Type="SecureString")
-    arn = ssm.get_parameter(Name="/e2e/loki/token")["Parameter"]["ARN"]
+    name = f"/e2e/loki/token-{uuid.uuid4().hex}"  # one moto server per session: a name per test run
+    ssm.put_parameter(Name=name, Value=TOKEN, Type="SecureString")
+    arn = ssm.get_parameter(Name=name)["Parameter"]["ARN"]
     with LokiReceiver(bearer_token=TOKEN) as loki:
         env = {
             **aws_env(moto_url),
@@ -113,7 +115,7 @@ def test_bearer_token_from_ssm_securestring(make_emulator: MakeEmulator, moto_ur
 
 def test_bearer_token_from_secrets_manager_with_tenant(make_emulator: MakeEmulator, moto_url: str) -> None:
     sm = boto_client("secretsmanager", moto_url)
-    arn = sm.create_secret(Name="loki-bearer-e2e", SecretString=TOKEN)["ARN"]
+    arn = sm.create_secret(Name=f"loki-bearer-{uuid.uuid4().hex}", SecretString=TOKEN)["ARN"]
     with LokiReceiver(bearer_token=TOKEN, require_tenant=True) as loki:
         env = {
             **aws_env(moto_url),
