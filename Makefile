@@ -52,7 +52,9 @@ pytest: setup
 # The extension is stdlib-only: run its unit tests on each Lambda Python runtime (the real-Loki
 # test starts three servers; the main pytest run covers it once).
 test-extension-pythons:
-	@set -e; for v in $(EXT_PYTHONS); do \
+	@set -e; main=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	for v in $(EXT_PYTHONS); do \
+	  if [ "$$v" = "$$main" ]; then echo "== extension unit tests on Python $$v: in the main pytest run"; continue; fi; \
 	  py=$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v.*/bin/python3 2>/dev/null | tail -n 1); \
 	  if [ -z "$$py" ]; then echo "!! Python $$v not found under pyenv: extension not tested on it"; continue; fi; \
 	  env=.venv-py$$(echo $$v | tr -d .); \
