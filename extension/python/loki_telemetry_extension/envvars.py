@@ -9,7 +9,7 @@ very module to write them. Standard library only, nothing runs at import time.
 from __future__ import annotations
 
 # --- Where to push ---------------------------------------------------------
-#: Host or IP of a Loki; means ``http://<LOKI_IP>:3100/loki/api/v1/push`` (the seed's variable).
+#: Host or IP of a Loki; means ``http://<LOKI_IP>:3100/loki/api/v1/push`` (the first release's variable).
 LOKI_IP = "LOKI_IP"
 #: Full push URL, http or https (e.g. Grafana Cloud). Exactly one of LOKI_IP / LOKI_URL.
 LOKI_URL = "LOKI_URL"
@@ -17,7 +17,7 @@ LOKI_IP_PORT = 3100
 LOKI_PUSH_PATH = "/loki/api/v1/push"
 
 # --- Batching and flushing ---------------------------------------------------
-#: Entries queued before a push is due (the seed's variable and semantics).
+#: Entries queued before a push is due (the first release's variable and meaning).
 DISPATCH_MIN_BATCH_SIZE = "DISPATCH_MIN_BATCH_SIZE"
 DEFAULT_BATCH_SIZE = 100
 MIN_BATCH_SIZE = 1
