@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from demo import s3_events
-from demo.local_aws import MotoServer, create_resources, ensure_no_proxy_for_loopback
+from demo.local_aws import MotoServer, aws_client, create_resources, ensure_no_proxy_for_loopback
 from demo.loki_query import LokiQuery, QueryResult, label_key
 from demo.synth import FunctionInfo, SynthError, SynthesizedStack, cdk_synth, read_stack
 from harness.lambda_emulator import LambdaEmulator, LambdaInitError
@@ -350,7 +350,7 @@ def _upload_and_invoke(
     routes = s3_events.routes(stack.resources)
     bucket_id = next(lid for lid, res in stack.resources.items() if res["Type"] == "AWS::S3::Bucket")
     table_id = next(lid for lid, res in stack.resources.items() if res["Type"] == "AWS::DynamoDB::Table")
-    s3 = moto.client("s3")
+    s3 = aws_client(moto, "s3")
     region = s3.meta.region_name
     for i in range(1, uploads + 1):
         key = f"{spec.prefix}object {i:03d}.txt"
@@ -385,7 +385,7 @@ def _upload_and_invoke(
                 f"{invoke.duration_ms:6.1f} ms (+{invoke.post_runtime_ms:.1f} ms extensions) {status}"
             )
     prefix = {":p": {"S": spec.prefix}}
-    items = moto.client("dynamodb").scan(
+    items = aws_client(moto, "dynamodb").scan(
         TableName=names[table_id],
         Select="COUNT",
         FilterExpression="begins_with(#k, :p)",

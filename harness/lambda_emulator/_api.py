@@ -13,6 +13,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .._shared.http_body import read_body
 from ._environment import Environment
 from ._state import Reply
 
@@ -43,19 +44,6 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Silence the default per-request stderr log."""
 
-    def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
     def _send(self, reply: Reply | None) -> None:
         if reply is None:
             # The environment ended while this call waited: drop the connection, as a
@@ -72,7 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method: str) -> None:
         env = self.server.environment()
         path = self.path.split("?", 1)[0].rstrip("/")
-        body = self._body() if method in ("POST", "PUT") else b""
+        body = read_body(self.rfile, self.headers) if method in ("POST", "PUT") else b""
         if env is None:
             self._send((503, {}, b""))
             return

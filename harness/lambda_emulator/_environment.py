@@ -21,7 +21,8 @@ from ._results import InitResult, InvokeResult, LambdaInitError, ShutdownResult
 from ._state import Extension, Invocation, SandboxState
 from ._telemetry import TelemetryHub
 
-#: Extensions get the function's environment minus these (protocols.md §1).
+#: Extensions get the function's environment minus these, as in Lambda: the log group and
+#: stream, the handler and the runtime API address are the function's, not the extension's.
 WITHHELD_FROM_EXTENSIONS = (
     "AWS_LAMBDA_LOG_GROUP_NAME",
     "AWS_LAMBDA_LOG_STREAM_NAME",

@@ -8,7 +8,6 @@ transport, the API and the receiver import each other in one direction only
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import socket
 import sys
@@ -17,11 +16,11 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._shared.http_body import read_body
 from .faults import Decision
 from .limits import MAX_BODY_BYTES
 from .model import RequestRecord, Response
@@ -48,30 +47,6 @@ _current = threading.local()
 def current_client_port() -> int:
     port: int = getattr(_current, "port", 0)
     return port
-
-
-def read_body(rfile: io.BufferedIOBase, headers: Message, limit: int) -> bytes | None:
-    """An HTTP/1.1 request body, by Content-Length or chunked; None once it passes `limit` bytes.
-
-    Standalone (a file and the headers), so every harness server can read bodies the same way.
-    """
-    if headers.get("Transfer-Encoding", "").lower() == "chunked":
-        out = bytearray()
-        while True:
-            size = int(rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                # Trailers, then the blank line that ends the body.
-                while rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return bytes(out)
-            out += rfile.read(size)
-            rfile.readline()
-            if len(out) > limit:
-                return None
-    length = int(headers.get("Content-Length") or 0)
-    if length > limit:
-        return None
-    return rfile.read(length) if length else b""
 
 
 class Server(ThreadingHTTPServer):

@@ -8,7 +8,6 @@ import http.client
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
 
+from harness._shared.ports import free_port
 from harness.loki_receiver.model import StoredEntry
 
 from ._binaries import VERSIONS, binary, missing_reason
@@ -58,13 +58,6 @@ class QueryError(RuntimeError):
 def available() -> tuple[str, ...]:
     """The versions whose binary and checksum are present (see :func:`missing_reason`)."""
     return tuple(v for v in VERSIONS if not missing_reason(v))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _config(version: str, data: Path, http_port: int, grpc_port: int, memberlist_port: int) -> str:
@@ -178,7 +171,7 @@ class RealLoki:
             for _ in range(START_ATTEMPTS):
                 if not keep_ports:
                     self.http_port, self._grpc_port, self._memberlist_port = (
-                        _free_port(), _free_port(), _free_port()
+                        free_port(), free_port(), free_port()
                     )
                 config = self.workdir / "loki.yaml"
                 config.write_text(

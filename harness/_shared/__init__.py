@@ -1,0 +1,6 @@
+"""Pieces every harness server and test tool needs once: one module per job.
+
+- ``http_body``: the HTTP/1.1 request-body reader (Content-Length or chunked).
+- ``ports``: a free loopback TCP port.
+- ``moto``: moto in server mode as a subprocess on loopback (Secrets Manager, SSM, S3, DynamoDB).
+"""
