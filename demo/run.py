@@ -31,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from demo import s3_events
-from demo.local_aws import MotoServer, aws_client, create_resources, ensure_no_proxy_for_loopback
+from demo.local_aws import aws_client, create_resources, ensure_no_proxy_for_loopback
 from demo.loki_query import LokiQuery, QueryResult, label_key
 from demo.synth import FunctionInfo, SynthError, SynthesizedStack, cdk_synth, read_stack
+from harness._shared.moto import MotoServer
 from harness.lambda_emulator import LambdaEmulator, LambdaInitError
 from harness.loki_receiver import LokiReceiver
 from sample_app import loki_settings

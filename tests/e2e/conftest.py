@@ -10,12 +10,7 @@ skipped silently.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -23,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from harness._shared.moto import MotoServer
 from harness.lambda_emulator import LambdaEmulator
 from harness.loki_receiver import LokiReceiver
 from tests.e2e.support import (
@@ -34,7 +30,6 @@ from tests.e2e.support import (
     Build,
     native_layers_dir,
     native_missing_reason,
-    wait_until,
 )
 
 MakeEmulator = Callable[..., LambdaEmulator]
@@ -173,49 +168,17 @@ def make_emulator(build: Build, layer: Path) -> Iterator[MakeEmulator]:
 
 
 # --- moto in server mode --------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _moto_ready(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{url}/moto-api/", timeout=1) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
     """moto's server mode on 127.0.0.1 (a subprocess), for Secrets Manager and SSM."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
-    )
     try:
-        exited = threading.Event()
-        ready = wait_until(lambda: proc.poll() is not None or _moto_ready(url), 30.0, exited)
-        if proc.poll() is not None or not ready:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            pytest.fail(f"moto_server did not start on {url}: {err[-2000:]}")
-        yield url
+        server = MotoServer().start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        server.stop()
 
 
 # --- Real Loki (2.7.7, 2.9.17, 3.4.6) ---------------------------------------------------

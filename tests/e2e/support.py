@@ -8,7 +8,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from loki_telemetry_extension import envvars
+from loki_telemetry_extension.drop_report import parse_drop_report
 
 REPO = Path(__file__).resolve().parents[2]
 #: The Python build's layer root exactly as LokiTelemetryLayer bundles it. E2E_LAYER_DIR
@@ -219,6 +219,27 @@ def burst_lines(prefix: str, count: int, width: int = 0) -> list[str]:
     return lines
 
 
+def bursts_with_error_lines(
+    emulator: Any, budget: Budget, prefix: str, invokes: int
+) -> tuple[list[str], list[str]]:
+    """Invoke ``invokes`` times: 30 lines of 40 bytes, then one ERROR-level logged line.
+
+    The structured-metadata workload: the logged line carries request id and level, which
+    Loki 3.x stores as metadata and a Loki 2.x fallback must keep in the line.
+    Returns (every line expected in Loki, the invokes' request ids).
+    """
+    expected: list[str] = []
+    request_ids: list[str] = []
+    for i in range(invokes):
+        steps: list[dict[str, Any]] = [
+            {"burst": {"prefix": f"{prefix}{i}", "count": 30, "width": 40}},
+            {"log": [f"logged-{i}"], "level": "ERROR"},
+        ]
+        request_ids.append(budget.add(invoke_ok(emulator, steps)).request_id)
+        expected.extend([*burst_lines(f"{prefix}{i}", 30, 40), f"logged-{i}"])
+    return expected, request_ids
+
+
 def print_records(texts: Iterable[str]) -> list[str]:
     """Lambda delivers a multi-line print as one record per line."""
     return [line for text in texts for line in text.split("\n")]
@@ -395,22 +416,19 @@ def pyenv_pythons() -> list[str]:
 
 
 # --- The extension's own accounts -------------------------------------------------
-#: The extension's cumulative drop report on stderr (dispatcher/lifecycle):
-#: "log entries lost so far: buffer_full=N, rejected_by_loki=N, shutdown_deadline=N, lambda_logs_dropped=N"
-#: and, at SHUTDOWN, the same counters after "entries lost in this environment:".
-_DROP_REPORT = re.compile(r"entries lost (?:so far|in this environment): (?P<counts>.*)$")
-_COUNT = re.compile(r"(\w+)=(\d+)")
-
-
 def reported_drop_counters(emulator: Any) -> dict[str, int]:
-    """The extension's latest cumulative drop counters (empty: it never reported a loss)."""
+    """The extension's latest cumulative drop counters (empty: it never reported a loss).
+
+    The line's text is the extension's own (``loki_telemetry_extension.drop_report``);
+    both builds write it, and this reads it with the extension's parser.
+    """
     latest: dict[str, int] = {}
     for line in emulator.extension_stderr():
         if EXTENSION_MARKER not in line:
             continue
-        m = _DROP_REPORT.search(line)
-        if m:
-            latest = {k: int(v) for k, v in _COUNT.findall(m.group("counts"))}
+        counts = parse_drop_report(line)
+        if counts is not None:
+            latest = counts
     return latest
 
 

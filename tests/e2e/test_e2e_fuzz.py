@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loki_telemetry_extension import envvars
+from loki_telemetry_extension import platform_events as pe
 
 from tests.e2e.conftest import MakeEmulator
 from tests.e2e.support import (
@@ -42,13 +43,14 @@ _json = st.recursive(
 )
 _types = st.sampled_from(
     [
-        "function",
-        "extension",
-        "platform.start",
-        "platform.runtimeDone",
-        "platform.report",
-        "platform.logsDropped",
-        "platform.initStart",
+        pe.FUNCTION,
+        pe.EXTENSION,
+        pe.START,
+        pe.RUNTIME_DONE,
+        pe.REPORT,
+        pe.LOGS_DROPPED,
+        pe.INIT_START,
+        # Types the extension has no name for: it must ship or skip them, never crash.
         "platform.fault",
         "",
         "weird",

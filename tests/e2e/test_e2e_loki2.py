@@ -4,8 +4,6 @@ request id still reaches Loki (in the line instead of metadata)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from loki_telemetry_extension import envvars
 
@@ -16,9 +14,8 @@ from tests.e2e.support import (
     assert_no_resent_entries,
     assert_same_lines,
     batch_budget,
-    burst_lines,
+    bursts_with_error_lines,
     function_entries,
-    invoke_ok,
     loki_env,
     message_of,
     reported_drops,
@@ -35,15 +32,7 @@ def test_loki2_falls_back_without_loss_or_duplicates(make_emulator: MakeEmulator
             log_format=log_format,
         )
         budget = batch_budget()
-        expected: list[str] = []
-        request_ids = []
-        for i in range(8):
-            steps: list[dict[str, Any]] = [
-                {"burst": {"prefix": f"l2-{i}", "count": 30, "width": 40}},
-                {"log": [f"logged-{i}"], "level": "ERROR"},
-            ]
-            request_ids.append(budget.add(invoke_ok(emulator, steps)).request_id)
-            expected.extend([*burst_lines(f"l2-{i}", 30, 40), f"logged-{i}"])
+        expected, request_ids = bursts_with_error_lines(emulator, budget, "l2-", 8)
         shutdown = emulator.shutdown()
 
         entries = function_entries(loki2, name)

@@ -28,6 +28,7 @@ from tests.e2e.support import (
     assert_same_lines,
     batch_budget,
     burst_lines,
+    bursts_with_error_lines,
     function_entries,
     invoke_ok,
     loki_env,
@@ -249,7 +250,7 @@ def test_huge_lines_around_max_line_size(
     normal = []
     for i, size in enumerate(sizes):
         prefix = f"HUGE{i:02d}|"
-        steps = [
+        steps: list[dict[str, Any]] = [
             {"print": [f"before-{i}"]},
             {"huge": {"prefix": prefix, "size": size, "char": "x"}},
             {"print": [f"after-{i}"]},
@@ -317,15 +318,7 @@ def test_metadata_fallback_request_id_reaches_loki(
         log_format="JSON",
     )
     budget = batch_budget()
-    expected: list[str] = []
-    request_ids = []
-    for i in range(6):
-        steps: list[dict[str, Any]] = [
-            {"burst": {"prefix": f"md{i}", "count": 30, "width": 40}},
-            {"log": [f"logged-{i}"], "level": "ERROR"},
-        ]
-        request_ids.append(budget.add(invoke_ok(emulator, steps)).request_id)
-        expected.extend([*burst_lines(f"md{i}", 30, 40), f"logged-{i}"])
+    expected, request_ids = bursts_with_error_lines(emulator, budget, "md", 6)
     shutdown = emulator.shutdown()
     assert_clean_shutdown(shutdown)
     budget.check()
