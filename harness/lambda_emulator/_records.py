@@ -1,4 +1,10 @@
-"""Telemetry API record shapes (schema 2022-12-13): timestamps and platform events."""
+"""Telemetry API record shapes (schema 2022-12-13): timestamps and platform events.
+
+The emulator and its tests spell the event types (``platform.start``, ...) as Lambda's
+documentation does, not through the extension's ``platform_events`` constants: the emulator
+stands in for Lambda, so a misspelt constant in the extension must disagree with it, not
+agree by construction.
+"""
 
 from __future__ import annotations
 

@@ -25,6 +25,11 @@ CODE = FUNCTIONS / "basic"
 FAST = {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25}
 
 
+def subscription(types: list[str], buffering: dict[str, int]) -> dict[str, Any]:
+    """A recorder's Telemetry API subscription request (the current schema)."""
+    return {"schemaVersion": "2022-12-13", "types": types, "buffering": buffering}
+
+
 class Recording:
     def __init__(self, rec_dir: Path, name: str) -> None:
         self.path = rec_dir / f"{name}.jsonl"
@@ -89,11 +94,7 @@ def _emulator(made: list[LambdaEmulator], **kwargs: Any) -> LambdaEmulator:
 def test_lifecycle_order_and_invoke_event(layer: Any, emulators: list[LambdaEmulator]) -> None:
     root, env, recs = layer(
         rec={
-            "subscribe": {
-                "schemaVersion": "2022-12-13",
-                "types": ["platform", "function"],
-                "buffering": FAST,
-            },
+            "subscribe": subscription(["platform", "function"], FAST),
             "wait_runtime_done": True,
         }
     )
@@ -163,7 +164,7 @@ def test_frozen_processes_are_stopped_and_get_no_telemetry(
     # The recorder calls next at once on the first invoke, and works 300 ms on later ones.
     root, env, recs = layer(
         rec={
-            "subscribe": {"schemaVersion": "2022-12-13", "types": ["function"], "buffering": FAST},
+            "subscribe": subscription(["function"], FAST),
             "work_ms": 300,
             "work_from_invoke": 2,
         }
@@ -261,20 +262,16 @@ def test_buffering_limits_are_honoured(layer: Any, emulators: list[LambdaEmulato
     # timeoutMs is long, so only maxItems / maxBytes can cut a batch during the bursts.
     root, env, recs = layer(
         items={
-            "subscribe": {
-                "schemaVersion": "2022-12-13",
-                "types": ["function"],
-                "buffering": {"maxItems": 1000, "maxBytes": 1048576, "timeoutMs": 1000},
-            },
+            "subscribe": subscription(
+                ["function"], {"maxItems": 1000, "maxBytes": 1048576, "timeoutMs": 1000}
+            ),
             "work_ms": 1300,
             "work_from_invoke": 3,
         },
         size={
-            "subscribe": {
-                "schemaVersion": "2022-12-13",
-                "types": ["function"],
-                "buffering": {"maxItems": 10000, "maxBytes": 262144, "timeoutMs": 1000},
-            },
+            "subscribe": subscription(
+                ["function"], {"maxItems": 10000, "maxBytes": 262144, "timeoutMs": 1000}
+            ),
             "work_ms": 1300,
             "work_from_invoke": 3,
         },
@@ -297,11 +294,7 @@ def test_buffering_limits_are_honoured(layer: Any, emulators: list[LambdaEmulato
     # timeoutMs: a lone record waits for the timeout before it is sent
     root2, env2, recs2 = layer(
         late={
-            "subscribe": {
-                "schemaVersion": "2022-12-13",
-                "types": ["function"],
-                "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 400},
-            },
+            "subscribe": subscription(["function"], {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 400}),
             "wait_runtime_done": False,
             "work_ms": 700,
         }
@@ -319,11 +312,7 @@ def test_buffering_limits_are_honoured(layer: Any, emulators: list[LambdaEmulato
 def test_json_log_format(layer: Any, emulators: list[LambdaEmulator]) -> None:
     root, env, recs = layer(
         rec={
-            "subscribe": {
-                "schemaVersion": "2022-12-13",
-                "types": ["platform", "function"],
-                "buffering": FAST,
-            },
+            "subscribe": subscription(["platform", "function"], FAST),
             "wait_runtime_done": True,
         },
         old={
@@ -352,11 +341,7 @@ def test_json_log_format(layer: Any, emulators: list[LambdaEmulator]) -> None:
 def test_text_format_multiline_logging_is_one_record(layer: Any, emulators: list[LambdaEmulator]) -> None:
     root, env, recs = layer(
         rec={
-            "subscribe": {
-                "schemaVersion": "2022-12-13",
-                "types": ["platform", "function"],
-                "buffering": FAST,
-            },
+            "subscribe": subscription(["platform", "function"], FAST),
             "wait_runtime_done": True,
         }
     )
@@ -414,11 +399,7 @@ def test_function_timeout_resets(emulators: list[LambdaEmulator]) -> None:
 def test_logs_dropped_when_listener_is_slow(layer: Any, emulators: list[LambdaEmulator]) -> None:
     root, env, recs = layer(
         rec={
-            "subscribe": {
-                "schemaVersion": "2022-12-13",
-                "types": ["platform", "function"],
-                "buffering": FAST,
-            },
+            "subscribe": subscription(["platform", "function"], FAST),
             "listener_delay_s": 0.3,
             "wait_runtime_done": True,
         }
@@ -442,7 +423,7 @@ def test_logs_dropped_when_listener_is_slow(layer: Any, emulators: list[LambdaEm
 def test_delivery_retries_when_listener_fails(layer: Any, emulators: list[LambdaEmulator]) -> None:
     root, env, recs = layer(
         rec={
-            "subscribe": {"schemaVersion": "2022-12-13", "types": ["function"], "buffering": FAST},
+            "subscribe": subscription(["function"], FAST),
             "listener_fail_first": 3,
             "wait_runtime_done": False,
             "work_ms": 1500,
@@ -525,7 +506,7 @@ def test_post_runtime_time_is_the_extensions_work(layer: Any, emulators: list[La
 def test_handler_error_is_reported_not_reset(layer: Any, emulators: list[LambdaEmulator]) -> None:
     root, env, recs = layer(
         rec={
-            "subscribe": {"schemaVersion": "2022-12-13", "types": ["platform"], "buffering": FAST},
+            "subscribe": subscription(["platform"], FAST),
             "wait_runtime_done": True,
         }
     )
@@ -551,11 +532,7 @@ def test_internal_extension_cannot_register_for_shutdown(layer: Any, emulators: 
 def test_extension_output_becomes_extension_records(layer: Any, emulators: list[LambdaEmulator]) -> None:
     root, env, recs = layer(
         rec={
-            "subscribe": {
-                "schemaVersion": "2022-12-13",
-                "types": ["platform", "extension"],
-                "buffering": FAST,
-            },
+            "subscribe": subscription(["platform", "extension"], FAST),
             "wait_runtime_done": True,
             "say": "hello from the extension",
         }
@@ -654,11 +631,7 @@ def test_listener_closing_keepalive_connections_costs_no_retry(
 ) -> None:
     root, env, recs = layer(
         rec={
-            "subscribe": {
-                "schemaVersion": "2022-12-13",
-                "types": ["platform", "function"],
-                "buffering": FAST,
-            },
+            "subscribe": subscription(["platform", "function"], FAST),
             "wait_runtime_done": True,
             "close_idle": True,
         }

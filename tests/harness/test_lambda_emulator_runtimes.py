@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 # Fixtures shared with the emulator's main test module.
-from test_lambda_emulator import FAST, FUNCTIONS, _emulator, emulators, layer  # noqa: F401
+from test_lambda_emulator import FAST, FUNCTIONS, _emulator, emulators, layer, subscription  # noqa: F401
 
 from harness.lambda_emulator import LambdaEmulator, LambdaInitError
 
@@ -54,11 +54,7 @@ def go_function(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _subscriber(layer: Any) -> tuple[Path, dict[str, str], Any]:
     root, env, recs = layer(
         rec={
-            "subscribe": {
-                "schemaVersion": "2022-12-13",
-                "types": ["platform", "function"],
-                "buffering": FAST,
-            },
+            "subscribe": subscription(["platform", "function"], FAST),
             "wait_runtime_done": True,
         }
     )
