@@ -4,18 +4,16 @@ is no Python interpreter). Every line reaches Loki exactly once."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from loki_telemetry_extension import envvars
 
+from harness._shared.gobuild import go_build
 from tests.e2e.conftest import MakeEmulator
 from tests.e2e.support import (
     FUNCTIONS_DIR,
-    REPO,
     assert_healthy_extension,
     assert_no_resent_entries,
     assert_same_lines,
@@ -29,9 +27,6 @@ from tests.e2e.support import (
 
 pytestmark = pytest.mark.native_build_only("a Node.js or provided.* function has no Python interpreter")
 
-GO = REPO / ".venv" / "bin" / "go"
-
-
 def test_native_build_is_tested() -> None:
     """The one line that says why the [native] tests do not run (they are deselected)."""
     reason = native_missing_reason()
@@ -43,15 +38,7 @@ def test_native_build_is_tested() -> None:
 def go_function(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Go function's code folder: its static ``bootstrap``, built once per session."""
     code = tmp_path_factory.mktemp("go-function")
-    env = {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOPROXY": "off", "GOOS": "linux"}
-    proc = subprocess.run(
-        [str(GO), "build", "-trimpath", "-o", str(code / "bootstrap"), "."],
-        cwd=FUNCTIONS_DIR / "go",
-        env={**env, "GOARCH": "amd64"},
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, f"go build of the test function failed: {proc.stderr[-2000:]}"
+    go_build(FUNCTIONS_DIR / "go", code / "bootstrap")
     return code
 
 

@@ -9,9 +9,7 @@ subscriber (the stdlib recorder extension) as Lambda delivers it.
 # ruff: noqa: F811  (pytest fixtures imported from the main module are parameters here)
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +18,11 @@ import pytest
 # Fixtures shared with the emulator's main test module.
 from test_lambda_emulator import FAST, FUNCTIONS, _emulator, emulators, layer, subscription  # noqa: F401
 
+from harness._shared.gobuild import go_build
 from harness.lambda_emulator import LambdaEmulator, LambdaInitError
 
-REPO = Path(__file__).resolve().parents[2]
-GO = REPO / ".venv" / "bin" / "go"
 NODE_CODE = FUNCTIONS / "node"
-#: Offline, reproducible builds: no module proxy, no toolchain download, no cgo.
-GO_ENV = {"CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "-mod=mod"}
 ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
-
-
-def go_build(src: Path, out: Path, goarch: str = "amd64") -> Path:
-    """Build a stdlib-only Go program into a static linux/<goarch> binary."""
-    env = {**os.environ, **GO_ENV, "GOOS": "linux", "GOARCH": goarch}
-    subprocess.run(
-        [str(GO), "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."],
-        cwd=src,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    return out
 
 
 @pytest.fixture(scope="session")

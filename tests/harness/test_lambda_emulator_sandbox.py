@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from test_lambda_emulator import CODE, FUNCTIONS, RECORDER, _emulator, emulators  # noqa: F401
-from test_lambda_emulator_runtimes import go_build
 
+from harness._shared.gobuild import go_build
 from harness.lambda_emulator import LambdaEmulator, LambdaInitError, _sandbox
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import socket
 from email.message import Message
+from pathlib import Path
 
 import pytest
 
+from harness._shared.gobuild import GoBuildError, go_build
 from harness._shared.http_body import read_body
 from harness._shared.moto import MotoServer
 
@@ -52,3 +54,10 @@ def test_moto_that_cannot_start_says_why() -> None:
         server = MotoServer(port=taken.getsockname()[1])
         with pytest.raises(RuntimeError, match=r"moto_server exited .* in use"):
             server.start()
+
+
+def test_go_build_failure_quotes_the_compiler(tmp_path: Path) -> None:
+    (tmp_path / "go.mod").write_text("module broken\n\ngo 1.22\n")
+    (tmp_path / "main.go").write_text("package main\n\nfunc main() { undefinedName() }\n")
+    with pytest.raises(GoBuildError, match="undefined: undefinedName"):
+        go_build(tmp_path, tmp_path / "bootstrap")
