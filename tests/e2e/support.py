@@ -219,6 +219,12 @@ def burst_lines(prefix: str, count: int, width: int = 0) -> list[str]:
     return lines
 
 
+def invoke_burst(emulator: Any, budget: Budget, prefix: str, count: int, width: int) -> list[str]:
+    """One invoke writing ``count`` burst lines, timed against ``budget``; returns the lines."""
+    budget.add(invoke_ok(emulator, [{"burst": {"prefix": prefix, "count": count, "width": width}}]))
+    return burst_lines(prefix, count, width)
+
+
 def bursts_with_error_lines(
     emulator: Any, budget: Budget, prefix: str, invokes: int
 ) -> tuple[list[str], list[str]]:

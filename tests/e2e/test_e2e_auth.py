@@ -20,8 +20,8 @@ from tests.e2e.support import (
     aws_env,
     batch_budget,
     boto_client,
-    burst_lines,
     function_entries,
+    invoke_burst,
     invoke_ok,
     loki_env,
 )
@@ -34,8 +34,7 @@ def _traffic(emulator: Any, prefix: str) -> list[str]:
     budget = batch_budget()
     expected: list[str] = []
     for i in range(5):
-        budget.add(invoke_ok(emulator, [{"burst": {"prefix": f"{prefix}{i}", "count": 20, "width": 30}}]))
-        expected.extend(burst_lines(f"{prefix}{i}", 20, 30))
+        expected += invoke_burst(emulator, budget, f"{prefix}{i}", 20, 30)
     shutdown = emulator.shutdown()
     assert_clean_shutdown(shutdown)
     budget.check()

@@ -20,6 +20,7 @@ from tests.e2e.support import (
     burst_lines,
     function_entries,
     held_invoke,
+    invoke_burst,
     invoke_ok,
     loki_env,
     message_of,
@@ -44,8 +45,7 @@ def test_ship_before_freeze_lines_stored_when_invoke_returns(
     expected: list[str] = []
     for i in range(15):
         count = [1, 5, 40, 200][i % 4]
-        budget.add(invoke_ok(emulator, [{"burst": {"prefix": f"sbf{i:02d}", "count": count, "width": 50}}]))
-        expected.extend(burst_lines(f"sbf{i:02d}", count, 50))
+        expected += invoke_burst(emulator, budget, f"sbf{i:02d}", count, 50)
         # No waiting at all: the invoke is over, so its lines must already be stored.
         stored = [message_of(e.line) for e in function_entries(receiver, name)]
         assert_same_lines(stored, expected, f"after invoke {i}")
@@ -139,8 +139,7 @@ def test_batch_mode_adds_nothing_to_invokes_with_small_batches(
     budget = batch_budget()
     expected: list[str] = []
     for i in range(10):
-        budget.add(invoke_ok(emulator, [{"burst": {"prefix": f"one{i}", "count": 5, "width": 10}}]))
-        expected.extend(burst_lines(f"one{i}", 5, 10))
+        expected += invoke_burst(emulator, budget, f"one{i}", 5, 10)
     receiver.faults.clear()
     emulator.shutdown()
     budget.check()

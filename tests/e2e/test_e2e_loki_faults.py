@@ -18,7 +18,7 @@ from tests.e2e.support import (
     batch_budget,
     burst_lines,
     function_entries,
-    invoke_ok,
+    invoke_burst,
     loki_env,
     reported_drop_counters,
     reported_drops,
@@ -39,8 +39,7 @@ def test_30s_outage_during_traffic_loses_nothing(make_emulator: MakeEmulator, re
     expected: list[str] = []
 
     def invoke(prefix: str, count: int = 40) -> None:
-        budget.add(invoke_ok(emulator, [{"burst": {"prefix": prefix, "count": count, "width": 60}}]))
-        expected.extend(burst_lines(prefix, count, 60))
+        expected.extend(invoke_burst(emulator, budget, prefix, count, 60))
 
     # GIVEN traffic already flowing
     for i in range(5):
@@ -100,8 +99,7 @@ def test_429_storm_honours_retry_after_without_loss(make_emulator: MakeEmulator,
     pacer = threading.Event()
     expected: list[str] = []
     for i in range(24):
-        budget.add(invoke_ok(emulator, [{"burst": {"prefix": f"rl{i:02d}", "count": 30, "width": 50}}]))
-        expected.extend(burst_lines(f"rl{i:02d}", 30, 50))
+        expected += invoke_burst(emulator, budget, f"rl{i:02d}", 30, 50)
         pacer.wait(INVOKE_INTERVAL_S)  # load shaping, as in the outage test
     shutdown = emulator.shutdown()
 
@@ -126,8 +124,7 @@ def test_429_until_shutdown_reports_exactly_what_it_dropped(
     receiver.faults.rate_limit(times=None, retry_after=1)
     expected: list[str] = []
     for i in range(12):
-        budget.add(invoke_ok(emulator, [{"burst": {"prefix": f"rf{i:02d}", "count": 30, "width": 50}}]))
-        expected.extend(burst_lines(f"rf{i:02d}", 30, 50))
+        expected += invoke_burst(emulator, budget, f"rf{i:02d}", 30, 50)
     shutdown = emulator.shutdown()
 
     # THEN it gives up inside the SHUTDOWN deadline and reports every line it lost
@@ -149,8 +146,7 @@ def test_slow_loki_does_not_slow_the_function(make_emulator: MakeEmulator, recei
     budget = batch_budget()
     expected: list[str] = []
     for i in range(20):
-        budget.add(invoke_ok(emulator, [{"burst": {"prefix": f"sl{i:02d}", "count": 25, "width": 50}}]))
-        expected.extend(burst_lines(f"sl{i:02d}", 25, 50))
+        expected += invoke_burst(emulator, budget, f"sl{i:02d}", 25, 50)
     receiver.faults.clear()
     shutdown = emulator.shutdown()
 
@@ -178,8 +174,7 @@ def test_full_buffer_drops_oldest_and_reports_exact_count(make_emulator: MakeEmu
     budget = batch_budget()
     expected: list[str] = []
     for i in range(10):
-        budget.add(invoke_ok(emulator, [{"burst": {"prefix": f"bf{i:02d}", "count": 200, "width": 100}}]))
-        expected.extend(burst_lines(f"bf{i:02d}", 200, 100))
+        expected += invoke_burst(emulator, budget, f"bf{i:02d}", 200, 100)
     # WHEN Loki comes back before SHUTDOWN
     receiver.faults.clear()
     shutdown = emulator.shutdown()

@@ -19,9 +19,8 @@ from tests.e2e.support import (
     assert_same_lines,
     aws_env,
     batch_budget,
-    burst_lines,
     function_entries,
-    invoke_ok,
+    invoke_burst,
     loki_env,
     reported_drop_counters,
     reported_drops,
@@ -41,8 +40,7 @@ def _run_traffic(
     budget = batch_budget()
     expected: list[str] = []
     for i in range(invokes):
-        budget.add(invoke_ok(emulator, [{"burst": {"prefix": f"{prefix}{i}", "count": 15, "width": 30}}]))
-        expected.extend(burst_lines(f"{prefix}{i}", 15, 30))
+        expected += invoke_burst(emulator, budget, f"{prefix}{i}", 15, 30)
     shutdown = emulator.shutdown()
     budget.check()
     assert_healthy_extension(emulator, shutdown, all_delivered=all_delivered)

@@ -30,6 +30,7 @@ from tests.e2e.support import (
     burst_lines,
     bursts_with_error_lines,
     function_entries,
+    invoke_burst,
     invoke_ok,
     loki_env,
     message_of,
@@ -130,8 +131,7 @@ def test_outage_stop_and_restart_loses_nothing(
     expected: list[str] = []
 
     def invoke(prefix: str) -> None:
-        budget.add(invoke_ok(emulator, [{"burst": {"prefix": prefix, "count": 40, "width": 60}}]))
-        expected.extend(burst_lines(prefix, 40, 60))
+        expected.extend(invoke_burst(emulator, budget, prefix, 40, 60))
 
     # GIVEN traffic already flowing (and stored)
     for i in range(5):

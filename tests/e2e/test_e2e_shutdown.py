@@ -18,6 +18,7 @@ from tests.e2e.support import (
     batch_budget,
     burst_lines,
     function_entries,
+    invoke_burst,
     invoke_ok,
     loki_env,
     reported_drops,
@@ -52,8 +53,7 @@ def test_shutdown_at_random_point_loses_nothing(
     budget = batch_budget()
     expected: list[str] = []
     for prefix, count in plan:
-        budget.add(invoke_ok(emulator, [{"burst": {"prefix": prefix, "count": count, "width": 40}}]))
-        expected.extend(burst_lines(prefix, count, 40))
+        expected += invoke_burst(emulator, budget, prefix, count, 40)
 
     result = emulator.shutdown(reason=reason)
 
