@@ -80,6 +80,25 @@ def test_options_table_has_one_row_per_option_in_declaration_order() -> None:
     assert all(row.count(" | ") == 4 for row in rows)  # five cells: no unescaped "|" in a rule
 
 
+def _readme_table(header: str) -> list[str]:
+    """The README's table that starts with ``header``, row by row ([] when there is none)."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    if header not in lines:
+        return []
+    start = lines.index(header)
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return lines[start:end]
+
+
+def test_readme_options_table_is_the_generated_one() -> None:
+    # The README's table is the generated one, pasted; after changing an option, paste it again:
+    #   python -c "from loki_telemetry_construct import options_table_markdown as t; print(t())"
+    generated = options_table_markdown().splitlines()
+    assert _readme_table(generated[0]) == generated, (
+        "README.md's options table differs from options_table_markdown(): paste its output there"
+    )
+
+
 # -- round trip through the extension's own reader ---------------------------------------------
 def _as_deployed(env: dict[str, Any]) -> dict[str, str]:
     """The environment as Lambda passes it: tokens resolved to plausible values."""
