@@ -139,9 +139,16 @@ def test_user_agent_names_the_one_version(loki: FakeLoki) -> None:
 
     from loki_telemetry_extension.envvars import EXTENSION_VERSION
 
-    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
-    m = re.search(r'^version = "([^"]+)"', pyproject, re.M)
-    assert m is not None and m.group(1) == EXTENSION_VERSION  # the library's version, one constant
+    # The package takes its version from envvars.py (hatch's regex version source): one constant.
+    root = Path(__file__).resolve().parents[2]
+    pyproject = (root / "pyproject.toml").read_text()
+    assert re.search(r'^dynamic = \["version"\]', pyproject, re.M)
+    section = pyproject.split("[tool.hatch.version]", 1)[1].split("\n[", 1)[0]
+    path = re.search(r'^path = "([^"]+)"', section, re.M)
+    pattern = re.search(r"^pattern = '([^']+)'", section, re.M)
+    assert path is not None and pattern is not None
+    m = re.search(pattern.group(1), (root / path.group(1)).read_text(), re.M)
+    assert m is not None and m.group("version") == EXTENSION_VERSION
     import gzip
 
     LokiClient(loki.url).send(gzip.compress(b"{\"streams\": []}"), timeout=5)

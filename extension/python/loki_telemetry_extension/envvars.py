@@ -147,9 +147,9 @@ AWS_LAMBDA_INITIALIZATION_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"
 MANAGED_INSTANCES = "lambda-managed-instances"
 
 # --- What the extension writes (both builds, same text) -----------------------
-#: The extension's version (= the library's, pyproject.toml): its User-Agent is
+#: The library's version (pyproject.toml reads it from here); the User-Agent is
 #: "loki-telemetry-extension/<EXTENSION_VERSION>" in both builds.
-EXTENSION_VERSION = "0.1.0"
+EXTENSION_VERSION = "0.2.0"
 #: Prefix of every diagnostic line; lines with it are never shipped back (no loop).
 DIAG_MARKER = "[loki-telemetry-extension]"
 #: Structured-metadata keys on each entry (in the line as ` key=value` on a Loki without it).

@@ -20,7 +20,7 @@ const (
 	DENSE_STREAK                   = 3
 	DIAG_MARKER                    = "[loki-telemetry-extension]"
 	DISPATCH_MIN_BATCH_SIZE        = "DISPATCH_MIN_BATCH_SIZE"
-	EXTENSION_VERSION              = "0.1.0"
+	EXTENSION_VERSION              = "0.2.0"
 	LABEL_NAME_PATTERN             = "^[a-zA-Z_][a-zA-Z0-9_]*$"
 	LOKI_BASIC_AUTH_SECRET_ARN     = "LOKI_BASIC_AUTH_SECRET_ARN"
 	LOKI_BEARER_TOKEN_SECRET_ARN   = "LOKI_BEARER_TOKEN_SECRET_ARN"
