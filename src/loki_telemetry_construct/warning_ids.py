@@ -43,9 +43,6 @@ class WarningIds:
     #: ``loki_url``'s path is neither /loki/api/v1/push nor /api/prom/push (fine behind a proxy
     #: that serves its own path; otherwise a typo that would lose every push). On the stack.
     UNUSUAL_PUSH_PATH = _PREFIX + "unusualPushPath"
-    #: ``LokiTelemetryLayer(precompile=True)`` found no interpreter for a compatible runtime, or
-    #: one failed to compile: the layer works, but those runtimes compile the extension at cold start.
-    PRECOMPILE_SKIPPED = _PREFIX + "precompileSkipped"
 
 
 #: Errors cannot be acknowledged; listed for documentation and tests.
