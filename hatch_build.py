@@ -41,7 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 PYTHON_SOURCE = ROOT / "extension" / "python"
 NATIVE_SOURCE = ROOT / "extension" / "native"
-#: The Go engineer's build entry point: ``--out DIR --arch A`` writes DIR/<A>/extensions/<name>.
+#: The native build's one build entry point: ``--out DIR --arch A`` writes DIR/<A>/extensions/<name>.
 NATIVE_BUILD_SCRIPT = NATIVE_SOURCE / "build.py"
 
 #: The Lambda Python runtimes the Python build supports; one ``.pyc`` set for each.
