@@ -33,8 +33,8 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## test: the whole suite (lint, types, pytest, extension on every runtime, integ snapshot)
-test: setup layers lint typecheck pytest test-extension-pythons test-native integ-snapshot bench-smoke
+## test: the whole suite (lint, types, pytest incl. `bench --smoke` in tests/bench, extension on every runtime, native go test, integ snapshot)
+test: setup layers lint typecheck pytest test-extension-pythons test-native integ-snapshot
 
 lint: setup
 	$(BIN)/ruff check src extension harness tests sample_app integ demo bench hatch_build.py
