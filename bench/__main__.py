@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,10 +24,15 @@ RESULTS_MD = REPO / "bench" / "RESULTS.md"
 
 
 def _default_extension_python() -> str:
-    # What the launcher falls back to outside Lambda: `python3` on PATH, resolved so the
-    # machine description names the real interpreter.
+    # What the launcher falls back to outside Lambda: `python3` on PATH, asked for its own
+    # executable: a pyenv shim on PATH is a bash script that would add ~50 ms to every start.
     found = shutil.which("python3")
-    return str(Path(found).resolve()) if found else sys.executable
+    if not found:
+        return sys.executable
+    real = subprocess.run(
+        [found, "-I", "-S", "-c", "import sys; print(sys.executable)"], capture_output=True, text=True
+    ).stdout.strip()
+    return str(Path(real or found).resolve())
 
 
 def main(argv: list[str] | None = None) -> int:
