@@ -223,9 +223,15 @@ func (d *Dispatcher) Deadline() time.Time {
 }
 
 // PushSoon asks the sender to push whatever is queued now (dense invokes of adaptive mode).
+// Nothing queued, nothing forced: lines arriving later wait for the size and age triggers like
+// in batch mode. Forcing them would push each delivery as it comes, one request per trickle,
+// and a slow Loki (0.5 s per answer) then falls behind: the backlog is left to the SHUTDOWN
+// drain, which has 1.8 s.
 func (d *Dispatcher) PushSoon() {
 	d.mu.Lock()
-	d.forcePush = true
+	if d.buf.Len() > 0 {
+		d.forcePush = true
+	}
 	d.mu.Unlock()
 	d.poke()
 }
@@ -407,9 +413,13 @@ func (d *Dispatcher) Start() {
 	go d.senderLoop()
 }
 
-// StopSender stops the background sender (at SHUTDOWN, before the final drain).
-func (d *Dispatcher) StopSender() {
+// StopSender stops the background sender (at SHUTDOWN, before the final drain). It is stopped
+// before the SHUTDOWN deadline is set: a sender woken by the new deadline would otherwise start
+// a push of whatever small batch is queued, and the drain would wait for that slow-Loki answer
+// before pushing full requests itself.
+func (d *Dispatcher) StopSender(deadline time.Time) {
 	d.stopOnce.Do(func() { close(d.stop) })
+	d.SetDeadline(deadline)
 	if d.senderDone != nil {
 		waitChan(d.senderDone, 500*time.Millisecond)
 	}
@@ -490,6 +500,9 @@ func (d *Dispatcher) senderLoop() {
 				case <-timer:
 				}
 				return
+			}
+			if d.stopped() {
+				return // SHUTDOWN: the drain pushes from here on
 			}
 			if !d.pushOnce(d.senderDeadline, d.sleep) {
 				// Out of time for this invoke: wait for the next event to move the deadline.

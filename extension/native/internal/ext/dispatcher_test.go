@@ -243,7 +243,7 @@ func TestFlushWaitsForTheSendersPushInFlight(t *testing.T) {
 		BatchSize: 1, FlushInterval: time.Hour, MaxBufferBytes: 1 << 20, URLForMessages: "http://loki",
 	})
 	d.Start()
-	defer d.StopSender()
+	defer d.StopSender(time.Now())
 	d.Accept([]byte(delivery))
 	<-entered // the sender took the entries and is pushing them
 	// Released later whatever the order; a flush that did not wait returns before it.
@@ -288,7 +288,7 @@ func TestHighWaterWaitEndsWhenTheSendersPushFails(t *testing.T) {
 	})
 	d.SetDeadline(time.Now().Add(time.Hour)) // the sender retries for long, holding the lock
 	d.Start()
-	defer d.StopSender()
+	defer d.StopSender(time.Now())
 	d.Accept([]byte(delivery))
 	<-entered
 	done := make(chan bool)
@@ -302,5 +302,28 @@ func TestHighWaterWaitEndsWhenTheSendersPushFails(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second): // a hang detector, far below the minute-long budget
 		t.Fatal("the high-water push kept waiting for the sender's lock while Loki was failing")
+	}
+}
+
+// A dense invoke's wake-up with nothing queued forces nothing: the lines that arrive afterwards
+// wait for the size and age triggers, as in batch mode, instead of going one request per
+// delivery (with a slow Loki that pace left a backlog to the SHUTDOWN drain, which then ran out
+// of time). Queued lines are still pushed at once.
+func TestPushSoonWithNothingQueuedLeavesArrivalsToTheTriggers(t *testing.T) {
+	d := newTestDispatcher(&fakeLoki{answer: func(string) *Response { return &Response{Status: 204} }}, 1<<20)
+	d.PushSoon()
+	d.Accept([]byte(delivery)) // 2 entries: below the batch size of 100, younger than 1 s
+	d.mu.Lock()
+	due := d.dueLocked(nowMono())
+	d.mu.Unlock()
+	if due <= 0 {
+		t.Fatalf("push due in %v after a wake-up with nothing queued; want the age trigger", due)
+	}
+	d.PushSoon()
+	d.mu.Lock()
+	due = d.dueLocked(nowMono())
+	d.mu.Unlock()
+	if due != 0 {
+		t.Fatalf("push due in %v after a wake-up with lines queued; want now", due)
 	}
 }

@@ -303,8 +303,7 @@ func (s *Shipper) OnShutdown(e *Event) {
 		s.listener.Close()
 		return
 	}
-	d.SetDeadline(deadline)
-	d.StopSender()
+	d.StopSender(deadline)
 	d.Flush(deadline)
 	if s.lastRID != "" && !s.cfg.ManagedInstances {
 		d.WaitRuntimeDone(s.lastRID, deadline.Add(-ShutdownDrainReserve))
