@@ -2,21 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from ext_fixtures import fake_lambda, loki
 
-import pytest
-from ext_fakes import FakeLambda, FakeLoki
-
-
-@pytest.fixture
-def loki() -> Iterator[FakeLoki]:
-    server = FakeLoki()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def fake_lambda() -> Iterator[FakeLambda]:
-    server = FakeLambda()
-    yield server
-    server.close()
+__all__ = ["fake_lambda", "loki"]

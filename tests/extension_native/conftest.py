@@ -4,7 +4,6 @@ extension/native/build.py, the only way anything builds them."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -15,7 +14,9 @@ from .support import REPO, load_script
 # The in-test fakes of the Lambda APIs and Loki are shared with the Python build's tests.
 sys.path.insert(0, str(REPO / "tests" / "extension"))
 
-from ext_fakes import FakeLambda, FakeLoki
+from ext_fixtures import fake_lambda, loki
+
+__all__ = ["binaries", "build_mod", "fake_lambda", "loki"]
 
 
 @pytest.fixture(scope="session")
@@ -28,17 +29,3 @@ def binaries(build_mod: ModuleType, tmp_path_factory: pytest.TempPathFactory) ->
     out = tmp_path_factory.mktemp("native")
     built: dict[str, Path] = build_mod.build(out)
     return built
-
-
-@pytest.fixture
-def loki() -> Iterator[FakeLoki]:
-    server = FakeLoki()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def fake_lambda() -> Iterator[FakeLambda]:
-    server = FakeLambda()
-    yield server
-    server.close()
