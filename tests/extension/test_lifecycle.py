@@ -294,6 +294,31 @@ def test_high_water_mark_pushes_before_next_in_batch_mode(fake_lambda: FakeLambd
     assert sorted(e[2] for e in loki.stored()) == [f"{i:04d} " + "x" * 200 for i in range(120)]
 
 
+def test_high_water_mark_keeps_room_for_the_largest_recent_invoke(
+    fake_lambda: FakeLambda, loki: FakeLoki
+) -> None:
+    # GIVEN batch mode, a 256 KiB buffer, the mark at 100 % (only the room kept for the largest
+    # recent invoke can lower it), no size or age trigger in reach
+    proc = start_extension(fake_lambda.runtime_api, {
+        "LOKI_URL": loki.url, "LOKI_FLUSH": "batch", "LOKI_MAX_BUFFER_BYTES": "262144",
+        "LOKI_HIGH_WATER_PERCENT": "100", "DISPATCH_MIN_BATCH_SIZE": "10000",
+        "LOKI_FLUSH_INTERVAL_MS": "60000"})
+    assert fake_lambda.wait(lambda f: f.next_calls >= 1)
+    fake_lambda.invoke("r1")
+    assert fake_lambda.wait(lambda f: f.next_calls >= 2)
+    # WHEN an invoke writes over half the buffer, its runtimeDone arrives, the next invoke starts
+    lines = [f"{i:04d} " + "x" * 200 for i in range(560)]
+    fake_lambda.deliver([fn(x + "\n") for x in lines] + [_done("r1")])
+    threading.Event().wait(0.2)  # the listener queues a delivery just after its 200
+    fake_lambda.invoke("r2")
+    assert fake_lambda.wait(lambda f: f.next_calls >= 3)
+    # THEN it pushed before next: the room left could not hold another invoke like r1
+    assert loki.requests, "nothing pushed before next although the room left was smaller than the last invoke"
+    code, err = _finish(proc, fake_lambda)
+    assert code == 0, err
+    assert sorted(e[2] for e in loki.stored()) == lines
+
+
 # --- Managed Instances ------------------------------------------------------------------
 RID_B = "8f5e1c2a-1111-2222-3333-444455556666"
 

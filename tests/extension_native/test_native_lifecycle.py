@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,30 @@ def test_end_of_invoke_pushes_before_next(binaries: dict[str, Path], fake_lambda
     assert [e[2] for e in loki.stored()] == ["a", "b"]
     code, err = _finish(proc, fake_lambda)
     assert code == 0, err
+
+
+def test_high_water_mark_keeps_room_for_the_largest_recent_invoke(
+    binaries: dict[str, Path], fake_lambda: FakeLambda, loki: FakeLoki, tmp_path: Path
+) -> None:
+    # The Python build's test of the same name, on the native build.
+    proc = _start(binaries["x86_64"], "x86_64", fake_lambda.runtime_api, {
+        "LOKI_URL": loki.url, "LOKI_FLUSH": "batch", "LOKI_MAX_BUFFER_BYTES": "262144",
+        "LOKI_HIGH_WATER_PERCENT": "100", "DISPATCH_MIN_BATCH_SIZE": "10000",
+        "LOKI_FLUSH_INTERVAL_MS": "60000"},
+        tmp_path)
+    assert fake_lambda.wait(lambda f: f.next_calls >= 1, timeout=30)
+    fake_lambda.invoke("r1")
+    assert fake_lambda.wait(lambda f: f.next_calls >= 2, timeout=30)
+    lines = [f"{i:04d} " + "x" * 200 for i in range(560)]
+    fake_lambda.deliver([fn(x + "\n") for x in lines]
+                        + [platform("runtimeDone", {"requestId": "r1", "status": "success"})])
+    threading.Event().wait(0.2)  # the listener queues a delivery just after its 200
+    fake_lambda.invoke("r2")
+    assert fake_lambda.wait(lambda f: f.next_calls >= 3, timeout=30)
+    assert loki.requests, "nothing pushed before next although the room left was smaller than the last invoke"
+    code, err = _finish(proc, fake_lambda)
+    assert code == 0, err
+    assert sorted(e[2] for e in loki.stored()) == lines
 
 
 def test_no_endpoint_is_a_noop_until_shutdown(binaries: dict[str, Path], fake_lambda: FakeLambda,

@@ -174,6 +174,8 @@ class Buffer:
         self._q: deque[Packed] = deque()
         self.queued_bytes = 0
         self.inflight_bytes = 0
+        #: Everything ever accepted (before evictions): per-invoke volumes are its differences.
+        self.accepted_bytes = 0
 
     def __len__(self) -> int:
         return len(self._q)
@@ -187,7 +189,9 @@ class Buffer:
         q = self._q
         items = pack(entries, now)
         q.extend(items)
-        self.queued_bytes += sum([len(t[0]) for t in items]) + ENTRY_OVERHEAD * len(items)
+        cost = sum([len(t[0]) for t in items]) + ENTRY_OVERHEAD * len(items)
+        self.queued_bytes += cost
+        self.accepted_bytes += cost
         dropped = 0
         while q and self.queued_bytes + self.inflight_bytes > self.max_bytes:
             self.queued_bytes -= len(q.popleft()[0]) + ENTRY_OVERHEAD

@@ -16,6 +16,7 @@ from . import drop_report, retry
 from .batch import MAX_REQUEST_BYTES, Buffer, encode_requests, pack
 from .diag import MARKER, warn, warn_once
 from .entries import STREAM_EXTENSION, STREAM_TYPES
+from .invoke_volume import InvokeVolumes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -113,6 +114,7 @@ class Dispatcher:
         self._deadline = time.monotonic() + 3600.0  # replaced by the first event's deadline
         #: platform.runtimeDone per request id (its event time, ns), oldest first.
         self._done: dict[str, int] = {}
+        self._volumes = InvokeVolumes()
         self.metadata_allowed = True
         #: The last push attempt failed (connection error, 429, 5xx): Loki is down or
         #: overloaded. Cleared by the next attempt Loki answers otherwise.
@@ -139,11 +141,14 @@ class Dispatcher:
             return
         with self._cond:
             if conv.entries:
+                before = self._buffer.accepted_bytes
                 self.stats.dropped_buffer_full += self._buffer.add(conv.entries, time.monotonic())
+                self._volumes.add(self._buffer.accepted_bytes - before)
             self.stats.lambda_dropped_records += conv.lambda_dropped_records
             if conv.runtime_done:
                 for rid, ts in zip(conv.runtime_done, conv.runtime_done_ns, strict=True):
                     self._done[rid] = ts
+                    self._volumes.invoke_done()
                 while len(self._done) > RUNTIME_DONE_MEMORY:
                     del self._done[next(iter(self._done))]
             self._cond.notify_all()
@@ -176,15 +181,15 @@ class Dispatcher:
         with self._cond:
             return len(self._buffer)
 
-    def queued_bytes(self) -> int:
-        """What the queued entries (not those in a push in flight) cost in memory."""
-        with self._cond:
-            return self._buffer.queued_bytes
-
     def held_bytes(self) -> int:
         """What the queued and in-flight entries cost in memory (what LOKI_MAX_BUFFER_BYTES bounds)."""
         with self._cond:
             return self._buffer.held_bytes
+
+    def largest_invoke_bytes(self) -> int:
+        """What the largest of the recent invokes cost in the buffer (see invoke_volume)."""
+        with self._cond:
+            return self._volumes.largest()
 
     def runtime_done_ns(self, request_id: str) -> int | None:
         """The event time of the request's platform.runtimeDone, if it was delivered."""

@@ -10,7 +10,8 @@ When an invoke's lines are pushed (``Config.flush_mode``, see envvars.LOKI_FLUSH
 - adaptive: the cold-start invoke and every SPARSE invoke as end_of_invoke; a DENSE invoke
   (the last DENSE_STREAK idle gaps all ≤ LOKI_DENSE_GAP_MS) wakes the sender, which pushes
   the previous invokes' lines while this one runs, and calls ``next`` at once;
-- every mode: above the high-water mark, push before ``next`` until below it;
+- every mode: above the high-water mark, push before ``next`` until below it (the mark is
+  lowered to keep room for the largest recent invoke: invoke_volume);
 - Lambda Managed Instances (no INVOKE events, never frozen): batch, with a rolling deadline.
 
 Anything that goes wrong after register turns the extension into a no-op that keeps
@@ -233,11 +234,17 @@ class Shipper:
                 return
             if mode == "adaptive":
                 d.wake_sender()  # the previous invokes' lines go now, in this invoke's thawed time
-            high_water = self.cfg.max_buffer_bytes * self.cfg.high_water_percent // 100
-            # With Loki failing the buffer stays full whatever we do: pushing before next would
-            # only add the retries to every invoke; the sender keeps trying in the thawed time.
-            if d.queued_bytes() >= high_water and not d.loki_failing:
-                d.flush(_budget(deadline), below_bytes=high_water, stop_on_failure=True)
+            from .invoke_volume import high_water_mark  # not on the init path (collections)
+
+            previous_done = previous is None or d.runtime_done_ns(previous) is not None
+            mark = high_water_mark(self.cfg.max_buffer_bytes, self.cfg.high_water_percent,
+                                   d.largest_invoke_bytes(), previous_done)
+            # Held, not queued: a push in flight still counts against the buffer's bound. With
+            # Loki failing the buffer stays full whatever we do: pushing before next would only
+            # add the retries to every invoke; the sender keeps trying in the thawed time.
+            held = d.held_bytes()
+            if held and held >= mark and not d.loki_failing:
+                d.flush(_budget(deadline), below_bytes=mark, stop_on_failure=True)
         finally:
             self._handled_ns = time.time_ns()
 

@@ -252,6 +252,7 @@ type Buffer struct {
 	QueuedBytes   int
 	InflightBytes int
 	Dropped       int
+	Accepted      int // everything ever accepted (before evictions): per-invoke volumes are its differences
 }
 
 const (
@@ -323,6 +324,7 @@ func (b *Buffer) Add(entries []Entry, now int64) int {
 		e.Arrival = now
 		e.Size = entrySize(&e)
 		b.QueuedBytes += int(e.Size)
+		b.Accepted += int(e.Size)
 		b.pushBack(e)
 	}
 	dropped := 0

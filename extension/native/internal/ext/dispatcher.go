@@ -101,6 +101,7 @@ type Dispatcher struct {
 	changed    chan struct{} // closed (and replaced) whenever something arrives
 	deadline   time.Time
 	done       map[string]int64 // runtimeDone request id -> its event time (ns)
+	volumes    invokeVolumes
 	doneOrder  []string
 	stats      Stats
 	reported   Drops
@@ -180,10 +181,13 @@ func (d *Dispatcher) Accept(body []byte) {
 	d.mu.Lock()
 	if len(conv.Entries) > 0 {
 		d.stats.EntriesReceived += len(conv.Entries)
+		before := d.buf.Accepted
 		d.stats.Drops[0] += d.buf.Add(conv.Entries, nowMono())
+		d.volumes.add(d.buf.Accepted - before)
 	}
 	d.stats.Drops[3] += conv.LambdaDroppedRecords
 	for _, rd := range conv.RuntimeDone {
+		d.volumes.invokeDone()
 		if _, ok := d.done[rd.RequestID]; !ok {
 			d.doneOrder = append(d.doneOrder, rd.RequestID)
 		}
@@ -236,11 +240,18 @@ func (d *Dispatcher) PushSoon() {
 	d.poke()
 }
 
-// QueuedBytes is the counted size of what is queued (not in flight).
-func (d *Dispatcher) QueuedBytes() int {
+// HeldBytes is the counted size of what is queued and in flight (what MaxBufferBytes bounds).
+func (d *Dispatcher) HeldBytes() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.buf.QueuedBytes
+	return d.buf.HeldBytes()
+}
+
+// LargestInvokeBytes is what the largest of the recent invokes cost in the buffer.
+func (d *Dispatcher) LargestInvokeBytes() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.volumes.largest()
 }
 
 // Pending is the number of queued entries.

@@ -250,12 +250,15 @@ func (s *Shipper) OnInvoke(e *Event) {
 	if s.cfg.Flush == FlushAdaptive {
 		d.PushSoon() // the previous invokes' lines go now, in this invoke's thawed time; next at once
 	}
-	// High-water mark: a burst never waits for a freeze with the buffer near full. With Loki
-	// failing the buffer stays full whatever we do: pushing before next would only add the
-	// retries to every invoke; the sender keeps trying in the thawed time.
-	threshold := s.cfg.MaxBufferBytes * s.cfg.HighWaterPercent / 100
-	if d.QueuedBytes() >= threshold && !d.LokiFailing() {
-		d.FlushHighWater(pushBudget(deadline), threshold)
+	// High-water mark: a burst never waits for a freeze with the buffer near full (the mark keeps
+	// room for the largest recent invoke: invoke_volume.go). Held, not queued: a push in flight
+	// still counts against the buffer's bound. With Loki failing the buffer stays full whatever
+	// we do: pushing before next would only add the retries to every invoke; the sender keeps
+	// trying in the thawed time.
+	_, prevDone := d.RuntimeDoneTime(prev)
+	mark := highWaterMark(s.cfg.MaxBufferBytes, s.cfg.HighWaterPercent, d.LargestInvokeBytes(), prev == "" || prevDone)
+	if held := d.HeldBytes(); held > 0 && held >= mark && !d.LokiFailing() {
+		d.FlushHighWater(pushBudget(deadline), mark)
 	}
 }
 
