@@ -4,7 +4,9 @@
     python extension/native/gen_envvars.py --check  # exit 1 if the committed file is stale
 
 Every public UPPER_CASE attribute that is a str, int, bool or tuple of those is emitted under its
-own name (``LOKI_URL`` in Python is ``envvars.LOKI_URL`` in Go), so a grep finds both sides.
+own name (``LOKI_URL`` in Python is ``envvars.LOKI_URL`` in Go), so a grep finds both sides. The
+range table ``SETTINGS`` (name -> ``Setting``) becomes ``envvars.SETTINGS``, a map of the Go
+struct ``Setting`` with the same fields, keyed by the same name constants.
 tests/extension_native/test_contract.py re-runs :func:`render` and compares with the file.
 """
 
@@ -15,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ENVVARS_PY = HERE.parent / "python" / "loki_telemetry_extension" / "envvars.py"
@@ -49,11 +52,45 @@ def _block(pairs: list[tuple[str, str]]) -> str:
     return "".join(f"\t{n.ljust(width)} = {v}\n" for n, v in pairs)
 
 
+#: envvars.py's Setting as a Go struct: (Python attribute, Go field, Go type).
+_SETTING_FIELDS = (
+    ("name", "Name", "string"),
+    ("default", "Default", "int"),
+    ("minimum", "Minimum", "int"),
+    ("maximum", "Maximum", "int"),
+    ("unit", "Unit", "string"),
+)
+
+
+def _settings(module: ModuleType, table: dict[str, Any]) -> str:
+    """The Setting type and the SETTINGS map; keys and names are the generated name constants."""
+    width = max(len(f) for _, f, _ in _SETTING_FIELDS)
+    fields = "".join(f"\t{f.ljust(width)} {t}\n" for _, f, t in _SETTING_FIELDS)
+    rows: list[tuple[str, str]] = []
+    for key, setting in table.items():
+        if not isinstance(setting, module.Setting) or key != setting.name:
+            raise TypeError(f"SETTINGS[{key!r}] must be the Setting named {key!r}, got {setting!r}")
+        if getattr(module, key, None) != key:
+            raise TypeError(f"SETTINGS[{key!r}]: envvars.py has no name constant {key} = {key!r}")
+        values = [key if a == "name" else _go_literal(getattr(setting, a)) for a, _, _ in _SETTING_FIELDS]
+        body = ", ".join(f"{f}: {v}" for (_, f, _), v in zip(_SETTING_FIELDS, values, strict=True))
+        rows.append((f"{key}:", f"{{{body}}},"))
+    # gofmt aligns the values of a composite literal's key: value lines.
+    key_width = max(len(k) for k, _ in rows)
+    entries = "".join(f"\t{k.ljust(key_width)} {v}\n" for k, v in rows)
+    return (
+        "// Setting is one integer variable: its default and its allowed range, both ends included.\n"
+        "type Setting struct {\n" + fields + "}\n\n"
+        "// SETTINGS is the range table: every integer variable's Setting, keyed by its name.\n"
+        "var SETTINGS = map[string]Setting{\n" + entries + "}\n"
+    )
+
+
 def render(module: ModuleType) -> str:
     consts: list[tuple[str, str]] = []
     slices: list[tuple[str, str]] = []
     for name in sorted(vars(module)):
-        if name.startswith("_") or not name.isupper():
+        if name.startswith("_") or not name.isupper() or name == "SETTINGS":
             continue
         value = getattr(module, name)
         if isinstance(value, (bool, int, str)):
@@ -75,7 +112,7 @@ def render(module: ModuleType) -> str:
         "// construct: names, defaults, ranges and the texts both builds write.\n"
         "package envvars\n\n"
         "const (\n" + _block(consts) + ")\n\n"
-        "var (\n" + _block(slices) + ")\n"
+        "var (\n" + _block(slices) + ")\n\n" + _settings(module, module.SETTINGS)
     )
 
 

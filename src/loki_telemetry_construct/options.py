@@ -103,7 +103,20 @@ def _unresolved(value: object) -> bool:
     return Token.is_unresolved(value)
 
 
-def _int_in_range(option: str, value: object, lo: int, hi: int, default: int) -> str:
+def _setting(option: str, value: object, name: str) -> str:
+    """Validate ``value`` against ``name``'s row of the extension's range table, read as its unit
+    says: a ``Duration`` for milliseconds, an int or a ``Size`` for bytes, else an int."""
+    unit = envvars.SETTINGS[name].unit
+    if unit == "ms":
+        return _millis(option, value, name)
+    if unit == "bytes":
+        return _bytes(option, value, name)
+    return _int_in_range(option, value, name)
+
+
+def _int_in_range(option: str, value: object, name: str) -> str:
+    row = envvars.SETTINGS[name]
+    lo, hi, default = row.minimum, row.maximum, row.default
     if _unresolved(value):
         return Token.as_string(value)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -115,15 +128,17 @@ def _int_in_range(option: str, value: object, lo: int, hi: int, default: int) ->
     return str(value)
 
 
-def _bytes(option: str, value: int | Size, lo: int, hi: int, default: int) -> str:
+def _bytes(option: str, value: object, name: str) -> str:
     if isinstance(value, Size):
         if value.is_unresolved():
             return Token.as_string(value.to_bytes())
         value = int(value.to_bytes())
-    return _int_in_range(option, value, lo, hi, default)
+    return _int_in_range(option, value, name)
 
 
-def _millis(option: str, value: Duration, lo: int, hi: int, default: int) -> str:
+def _millis(option: str, value: object, name: str) -> str:
+    row = envvars.SETTINGS[name]
+    lo, hi, default = row.minimum, row.maximum, row.default
     if not isinstance(value, Duration):
         raise fail(option, value, "must be an aws_cdk.Duration", f"pass e.g. Duration.millis({default})")
     if value.is_unresolved():
@@ -336,35 +351,20 @@ def build(opts: LokiOptions) -> Settings:
     if name == v.LOKI_URL:
         notices.extend(_push_path_notice(value))
     # Always written, so the console shows it (the variable every version has read).
-    env[v.DISPATCH_MIN_BATCH_SIZE] = _int_in_range(
-        "batch_size",
-        v.DEFAULT_BATCH_SIZE if opts.batch_size is None else opts.batch_size,
-        v.MIN_BATCH_SIZE,
-        v.MAX_BATCH_SIZE,
-        v.DEFAULT_BATCH_SIZE,
-    )
+    batch_size = v.SETTINGS[v.DISPATCH_MIN_BATCH_SIZE].default if opts.batch_size is None else opts.batch_size
+    env[v.DISPATCH_MIN_BATCH_SIZE] = _setting("batch_size", batch_size, v.DISPATCH_MIN_BATCH_SIZE)
     if opts.flush_interval is not None:
-        env[v.LOKI_FLUSH_INTERVAL_MS] = _millis(
-            "flush_interval",
-            opts.flush_interval,
-            v.MIN_FLUSH_INTERVAL_MS,
-            v.MAX_FLUSH_INTERVAL_MS,
-            v.DEFAULT_FLUSH_INTERVAL_MS,
+        env[v.LOKI_FLUSH_INTERVAL_MS] = _setting(
+            "flush_interval", opts.flush_interval, v.LOKI_FLUSH_INTERVAL_MS
         )
     flush_mode = _flush(opts.flush, opts.ship_before_freeze)
     if flush_mode is not None:
         env[v.LOKI_FLUSH] = flush_mode
     if opts.dense_gap is not None:
-        env[v.LOKI_DENSE_GAP_MS] = _millis(
-            "dense_gap", opts.dense_gap, v.MIN_DENSE_GAP_MS, v.MAX_DENSE_GAP_MS, v.DEFAULT_DENSE_GAP_MS
-        )
+        env[v.LOKI_DENSE_GAP_MS] = _setting("dense_gap", opts.dense_gap, v.LOKI_DENSE_GAP_MS)
     if opts.high_water_percent is not None:
-        env[v.LOKI_HIGH_WATER_PERCENT] = _int_in_range(
-            "high_water_percent",
-            opts.high_water_percent,
-            v.MIN_HIGH_WATER_PERCENT,
-            v.MAX_HIGH_WATER_PERCENT,
-            v.DEFAULT_HIGH_WATER_PERCENT,
+        env[v.LOKI_HIGH_WATER_PERCENT] = _setting(
+            "high_water_percent", opts.high_water_percent, v.LOKI_HIGH_WATER_PERCENT
         )
     if opts.telemetry_types is not None:
         env[v.LOKI_TELEMETRY_TYPES] = telemetry_types(opts.telemetry_types)
@@ -391,21 +391,11 @@ def build(opts: LokiOptions) -> Settings:
             _check_credentials_transport(option, opts.loki_ip, opts.loki_url)
             credentials.append(source)
     if opts.max_buffer_bytes is not None:
-        env[v.LOKI_MAX_BUFFER_BYTES] = _bytes(
-            "max_buffer_bytes",
-            opts.max_buffer_bytes,
-            v.MIN_MAX_BUFFER_BYTES,
-            v.MAX_MAX_BUFFER_BYTES,
-            v.DEFAULT_MAX_BUFFER_BYTES,
+        env[v.LOKI_MAX_BUFFER_BYTES] = _setting(
+            "max_buffer_bytes", opts.max_buffer_bytes, v.LOKI_MAX_BUFFER_BYTES
         )
     if opts.max_line_bytes is not None:
-        env[v.LOKI_MAX_LINE_BYTES] = _bytes(
-            "max_line_bytes",
-            opts.max_line_bytes,
-            v.MIN_MAX_LINE_BYTES,
-            v.MAX_MAX_LINE_BYTES,
-            v.DEFAULT_MAX_LINE_BYTES,
-        )
+        env[v.LOKI_MAX_LINE_BYTES] = _setting("max_line_bytes", opts.max_line_bytes, v.LOKI_MAX_LINE_BYTES)
     if not isinstance(opts.disable_cloudwatch_logs, bool):
         raise fail(
             "disable_cloudwatch_logs", opts.disable_cloudwatch_logs, "must be a bool", "pass True or False"
@@ -507,28 +497,11 @@ def _buffering(buffering: TelemetryBuffering) -> dict[str, str]:
             "pass TelemetryBuffering(max_items=..., max_bytes=..., timeout=Duration.millis(...))",
         )
     env: dict[str, str] = {}
-    if buffering.max_items is not None:
-        env[v.LOKI_BUFFER_MAX_ITEMS] = _int_in_range(
-            "buffering.max_items",
-            buffering.max_items,
-            v.MIN_BUFFER_MAX_ITEMS,
-            v.MAX_BUFFER_MAX_ITEMS,
-            v.DEFAULT_BUFFER_MAX_ITEMS,
-        )
-    if buffering.max_bytes is not None:
-        env[v.LOKI_BUFFER_MAX_BYTES] = _bytes(
-            "buffering.max_bytes",
-            buffering.max_bytes,
-            v.MIN_BUFFER_MAX_BYTES,
-            v.MAX_BUFFER_MAX_BYTES,
-            v.DEFAULT_BUFFER_MAX_BYTES,
-        )
-    if buffering.timeout is not None:
-        env[v.LOKI_BUFFER_TIMEOUT_MS] = _millis(
-            "buffering.timeout",
-            buffering.timeout,
-            v.MIN_BUFFER_TIMEOUT_MS,
-            v.MAX_BUFFER_TIMEOUT_MS,
-            v.DEFAULT_BUFFER_TIMEOUT_MS,
-        )
+    for option, value, name in (
+        ("buffering.max_items", buffering.max_items, v.LOKI_BUFFER_MAX_ITEMS),
+        ("buffering.max_bytes", buffering.max_bytes, v.LOKI_BUFFER_MAX_BYTES),
+        ("buffering.timeout", buffering.timeout, v.LOKI_BUFFER_TIMEOUT_MS),
+    ):
+        if value is not None:
+            env[name] = _setting(option, value, name)
     return env

@@ -59,6 +59,24 @@ _KIB = 1024
 _MIB = 1024 * 1024
 
 
+def _row(name: str) -> Any:
+    """``name``'s row of the extension's range table (an ``envvars.Setting``)."""
+    return v.SETTINGS[name]
+
+
+def _counts(name: str) -> str:
+    """A row's range as plain numbers, e.g. ``1,000`` to ``10,000`` joined by the dash."""
+    row = _row(name)
+    return f"{row.minimum:,}{_DASH}{row.maximum:,}"
+
+
+def _millis(name: str) -> str:
+    """A row's range of milliseconds, the upper end in seconds: ``25 ms`` to ``30 s`` (a 0 has no unit)."""
+    row = _row(name)
+    low = f"{row.minimum} ms" if row.minimum else "0"
+    return f"{low}{_DASH}{row.maximum // 1000} s"
+
+
 @dataclass(frozen=True)
 class LokiOptions:
     """The options, as given (validated and rendered by ``options.build``)."""
@@ -89,8 +107,8 @@ class LokiOptions:
         metadata=_doc(
             env=(v.DISPATCH_MIN_BATCH_SIZE,),
             type="`int`",
-            default_doc=f"`{v.DEFAULT_BATCH_SIZE}` (always written)",
-            rule=f"{v.MIN_BATCH_SIZE}{_DASH}{v.MAX_BATCH_SIZE:,} entries queued before a push is due",
+            default_doc=f"`{_row(v.DISPATCH_MIN_BATCH_SIZE).default}` (always written)",
+            rule=f"{_counts(v.DISPATCH_MIN_BATCH_SIZE)} entries queued before a push is due",
         ),
     )
     flush_interval: Duration | None = field(
@@ -98,9 +116,8 @@ class LokiOptions:
         metadata=_doc(
             env=(v.LOKI_FLUSH_INTERVAL_MS,),
             type="`Duration`",
-            default_doc=f"{v.DEFAULT_FLUSH_INTERVAL_MS} ms",
-            rule=f"{v.MIN_FLUSH_INTERVAL_MS} ms{_DASH}{v.MAX_FLUSH_INTERVAL_MS // 1000} s, "
-            "whole milliseconds: "
+            default_doc=f"{_row(v.LOKI_FLUSH_INTERVAL_MS).default} ms",
+            rule=f"{_millis(v.LOKI_FLUSH_INTERVAL_MS)}, whole milliseconds: "
             "the oldest queued entry's age at which a push is due",
         ),
     )
@@ -129,8 +146,8 @@ class LokiOptions:
         metadata=_doc(
             env=(v.LOKI_DENSE_GAP_MS,),
             type="`Duration`",
-            default_doc=f"{v.DEFAULT_DENSE_GAP_MS} ms",
-            rule=f"{v.MIN_DENSE_GAP_MS}{_DASH}{v.MAX_DENSE_GAP_MS // 1000} s, whole milliseconds: `adaptive` "
+            default_doc=f"{_row(v.LOKI_DENSE_GAP_MS).default} ms",
+            rule=f"{_millis(v.LOKI_DENSE_GAP_MS)}, whole milliseconds: `adaptive` "
             f"counts an invoke as dense when it starts within this gap of the previous one's end "
             f"({v.DENSE_STREAK} in a row ship between invokes); 0 always ships before the freeze",
         ),
@@ -140,8 +157,8 @@ class LokiOptions:
         metadata=_doc(
             env=(v.LOKI_HIGH_WATER_PERCENT,),
             type="`int`",
-            default_doc=f"`{v.DEFAULT_HIGH_WATER_PERCENT}`",
-            rule=f"{v.MIN_HIGH_WATER_PERCENT}{_DASH}{v.MAX_HIGH_WATER_PERCENT}: push before the next invoke "
+            default_doc=f"`{_row(v.LOKI_HIGH_WATER_PERCENT).default}`",
+            rule=f"{_counts(v.LOKI_HIGH_WATER_PERCENT)}: push before the next invoke "
             "whenever the queued bytes reach this percentage of `max_buffer_bytes`",
         ),
     )
@@ -161,9 +178,9 @@ class LokiOptions:
             type="`TelemetryBuffering`",
             default_doc="AWS defaults",
             rule="Telemetry API limits: "
-            f"`max_items` {v.MIN_BUFFER_MAX_ITEMS:,}{_DASH}{v.MAX_BUFFER_MAX_ITEMS:,}; "
-            f"`max_bytes` (`int` or `Size`) {v.MIN_BUFFER_MAX_BYTES:,}{_DASH}{v.MAX_BUFFER_MAX_BYTES:,}; "
-            f"`timeout` (`Duration`) {v.MIN_BUFFER_TIMEOUT_MS} ms{_DASH}{v.MAX_BUFFER_TIMEOUT_MS // 1000} s",
+            f"`max_items` {_counts(v.LOKI_BUFFER_MAX_ITEMS)}; "
+            f"`max_bytes` (`int` or `Size`) {_counts(v.LOKI_BUFFER_MAX_BYTES)}; "
+            f"`timeout` (`Duration`) {_millis(v.LOKI_BUFFER_TIMEOUT_MS)}",
         ),
     )
     labels: Mapping[str, str] | None = field(
@@ -212,9 +229,9 @@ class LokiOptions:
         metadata=_doc(
             env=(v.LOKI_MAX_BUFFER_BYTES,),
             type="`int` or `Size`",
-            default_doc=f"{v.DEFAULT_MAX_BUFFER_BYTES // _MIB} MiB",
-            rule=f"{v.MIN_MAX_BUFFER_BYTES // _KIB} KiB{_DASH}{v.MAX_MAX_BUFFER_BYTES // _MIB} MiB "
-            "of queued log "
+            default_doc=f"{_row(v.LOKI_MAX_BUFFER_BYTES).default // _MIB} MiB",
+            rule=f"{_row(v.LOKI_MAX_BUFFER_BYTES).minimum // _KIB} KiB{_DASH}"
+            f"{_row(v.LOKI_MAX_BUFFER_BYTES).maximum // _MIB} MiB of queued log "
             "bytes held in memory; beyond it the oldest are dropped, counted and reported",
         ),
     )
@@ -223,8 +240,8 @@ class LokiOptions:
         metadata=_doc(
             env=(v.LOKI_MAX_LINE_BYTES,),
             type="`int` or `Size`",
-            default_doc=f"{v.DEFAULT_MAX_LINE_BYTES:,}",
-            rule=f"{v.MIN_MAX_LINE_BYTES:,}{_DASH}{v.MAX_MAX_LINE_BYTES:,}; "
+            default_doc=f"{_row(v.LOKI_MAX_LINE_BYTES).default:,}",
+            rule=f"{_counts(v.LOKI_MAX_LINE_BYTES)}; "
             "longer lines are split with a marker",
         ),
     )

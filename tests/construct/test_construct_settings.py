@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,13 @@ import pytest
 from aws_cdk import Duration, Size
 from loki_telemetry_extension import config
 
-from loki_telemetry_construct import LokiLogging, LokiOptions, options_table_markdown, with_loki_logging
+from loki_telemetry_construct import (
+    ConfigError,
+    LokiLogging,
+    LokiOptions,
+    options_table_markdown,
+    with_loki_logging,
+)
 from loki_telemetry_construct._contract import envvars
 from loki_telemetry_construct.settings import OPTION_NAMES, TelemetryBuffering, env_vars_of
 from tests.construct.apps import LOKI_URL, MainApp, Scenarios, env_of
@@ -117,6 +124,7 @@ def test_representative_environment_round_trips_through_the_extensions_config(
 ) -> None:
     # GIVEN the environment synthesized for a function with every option set
     env = _as_deployed(env_of(main_json, main.workload.py_x86))
+    assert set(envvars.SETTINGS) <= set(env), "the representative app should set every integer variable"
     # WHEN the extension reads it
     cfg = config.load(env)
     # THEN it has nothing to complain about, and reads back what the user asked for
@@ -153,6 +161,57 @@ def test_minimal_environment_round_trips(scenarios: Scenarios, scenario_template
     assert cfg.url == f"http://10.0.0.5:{envvars.LOKI_IP_PORT}{envvars.LOKI_PUSH_PATH}"
     assert cfg.batch_size == 10
     assert cfg.flush_mode == envvars.DEFAULT_FLUSH  # nothing written, the extension's default
+
+
+def _buffering(field: str) -> Callable[[int], TelemetryBuffering]:
+    """TelemetryBuffering with one field set from a number (the timeout as milliseconds)."""
+    return lambda n: TelemetryBuffering(**{field: Duration.millis(n) if field == "timeout" else n})
+
+
+#: How a user gives each row of the range table (option, value from a number) and where the
+#: extension's Config has it (field, its scale to the variable's unit).
+BY_ROW: dict[str, tuple[str, Callable[[int], Any], str, int]] = {
+    envvars.DISPATCH_MIN_BATCH_SIZE: ("batch_size", int, "batch_size", 1),
+    envvars.LOKI_FLUSH_INTERVAL_MS: ("flush_interval", Duration.millis, "flush_interval_s", 1000),
+    envvars.LOKI_DENSE_GAP_MS: ("dense_gap", Duration.millis, "dense_gap_ms", 1),
+    envvars.LOKI_HIGH_WATER_PERCENT: ("high_water_percent", int, "high_water_percent", 1),
+    envvars.LOKI_MAX_BUFFER_BYTES: ("max_buffer_bytes", Size.bytes, "max_buffer_bytes", 1),
+    envvars.LOKI_BUFFER_MAX_ITEMS: ("buffering", _buffering("max_items"), "buffer_max_items", 1),
+    envvars.LOKI_BUFFER_MAX_BYTES: ("buffering", _buffering("max_bytes"), "buffer_max_bytes", 1),
+    envvars.LOKI_BUFFER_TIMEOUT_MS: ("buffering", _buffering("timeout"), "buffer_timeout_ms", 1),
+    envvars.LOKI_MAX_LINE_BYTES: ("max_line_bytes", int, "max_line_bytes", 1),
+}
+
+
+def test_every_row_of_the_range_table_has_its_option() -> None:
+    assert list(BY_ROW) == list(envvars.SETTINGS)
+    assert all(name in env_vars_of(option) for name, (option, *_) in BY_ROW.items())
+
+
+@pytest.mark.parametrize("end", ["minimum", "default", "maximum"])
+@pytest.mark.parametrize("name", list(envvars.SETTINGS))
+def test_every_row_round_trips_at_its_ends(name: str, end: str) -> None:
+    # GIVEN an option at one end of (or at the default of) its row of the range table
+    option, make, field, scale = BY_ROW[name]
+    value = getattr(envvars.SETTINGS[name], end)
+    # WHEN the construct writes it and the extension reads it back
+    env = LokiLogging(loki_url=LOKI_URL, **{option: make(value)}).settings.environment
+    cfg = config.load({**env, "AWS_LAMBDA_FUNCTION_NAME": "fn"})
+    # THEN both agree: the same number, nothing to complain about
+    assert env[name] == str(value)
+    assert cfg.problems == ()
+    assert getattr(cfg, field) * scale == value
+
+
+@pytest.mark.parametrize("name", list(envvars.SETTINGS))
+def test_every_row_is_refused_outside_its_range(name: str) -> None:
+    option, make, _, _ = BY_ROW[name]
+    row = envvars.SETTINGS[name]
+    # A Duration or Size cannot be negative: below a minimum of 0 there is nothing to give.
+    outside = [row.maximum + 1] + ([row.minimum - 1] if row.minimum > 0 else [])
+    for value in outside:
+        with pytest.raises(ConfigError, match=rf"from {row.minimum}( ms)? to {row.maximum}\b"):
+            LokiLogging(loki_url=LOKI_URL, **{option: make(value)})
 
 
 @pytest.mark.parametrize("mode", envvars.FLUSH_MODES)

@@ -208,24 +208,24 @@ def test_basic_auth_and_bearer_token_together_are_rejected(stack: Stack) -> None
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"loki_ip": "10.0.0.5", "batch_size": envvars.MIN_BATCH_SIZE},
-        {"loki_ip": "loki.internal", "batch_size": envvars.MAX_BATCH_SIZE},
+        {"loki_ip": "10.0.0.5", "batch_size": envvars.SETTINGS[envvars.DISPATCH_MIN_BATCH_SIZE].minimum},
+        {"loki_ip": "loki.internal", "batch_size": envvars.SETTINGS[envvars.DISPATCH_MIN_BATCH_SIZE].maximum},
         {"loki_url": "http://[fd00::5]:3100/loki/api/v1/push"},
         {"loki_url": URL, "labels": _labels(envvars.MAX_LABELS - len(envvars.RESERVED_LABELS))},
         {"loki_url": URL, "flush_interval": Duration.seconds(60), "tenant_id": "a" * 150},
         {
             "loki_url": URL,
             "buffering": TelemetryBuffering(
-                max_items=envvars.MIN_BUFFER_MAX_ITEMS,
-                max_bytes=envvars.MAX_BUFFER_MAX_BYTES,
-                timeout=Duration.millis(envvars.MIN_BUFFER_TIMEOUT_MS),
+                max_items=envvars.SETTINGS[envvars.LOKI_BUFFER_MAX_ITEMS].minimum,
+                max_bytes=envvars.SETTINGS[envvars.LOKI_BUFFER_MAX_BYTES].maximum,
+                timeout=Duration.millis(envvars.SETTINGS[envvars.LOKI_BUFFER_TIMEOUT_MS].minimum),
             ),
         },
         {"loki_url": URL, "telemetry_types": ("function", "platform", "extension")},
         {
             "loki_url": URL,
             "max_buffer_bytes": Size.kibibytes(64),
-            "max_line_bytes": envvars.MAX_MAX_LINE_BYTES,
+            "max_line_bytes": envvars.SETTINGS[envvars.LOKI_MAX_LINE_BYTES].maximum,
         },
         {"loki_url": URL, "layer": "arn:aws-cn:lambda:cn-north-1:123456789012:layer:loki:12"},
     ],

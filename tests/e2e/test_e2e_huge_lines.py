@@ -18,7 +18,7 @@ from tests.e2e.support import (
     message_of,
 )
 
-LIMIT = envvars.DEFAULT_MAX_LINE_BYTES
+LIMIT = envvars.SETTINGS[envvars.LOKI_MAX_LINE_BYTES].default
 
 
 @pytest.mark.parametrize(

@@ -164,7 +164,7 @@ def test_full_buffer_drops_oldest_and_reports_exact_count(make_emulator: MakeEmu
             receiver,
             flush="batch",
             **{
-                envvars.LOKI_MAX_BUFFER_BYTES: str(envvars.MIN_MAX_BUFFER_BYTES),
+                envvars.LOKI_MAX_BUFFER_BYTES: str(envvars.SETTINGS[envvars.LOKI_MAX_BUFFER_BYTES].minimum),
                 envvars.DISPATCH_MIN_BATCH_SIZE: "50",
             },
         ),

@@ -240,7 +240,7 @@ def test_huge_lines_around_max_line_size(
     ``max_line_size`` (256 KiB on 3.x; none by default on 2.x): every byte stored, in
     pieces that reassemble to the line, with the lines around them intact."""
     name = _name("huge", build, version)
-    split_at = envvars.DEFAULT_MAX_LINE_BYTES
+    split_at = envvars.SETTINGS[envvars.LOKI_MAX_LINE_BYTES].default
     server_limit = _max_line_size(real_server)
     sizes = sorted({split_at - 1, split_at, split_at + 1, 2 * split_at + 17})
     if server_limit:

@@ -15,13 +15,13 @@ def test_defaults_with_only_a_url() -> None:
     cfg = load({ev.LOKI_URL: URL, "AWS_LAMBDA_FUNCTION_NAME": "fn"})
     assert cfg.problems == ()
     assert cfg == Config(url=URL, function_name="fn")
-    assert cfg.batch_size == ev.DEFAULT_BATCH_SIZE
+    assert cfg.batch_size == ev.SETTINGS[ev.DISPATCH_MIN_BATCH_SIZE].default
     assert cfg.telemetry_types == ("function",)
     assert cfg.flush_mode == "adaptive" and cfg.managed_instances is False
-    assert cfg.dense_gap_ms == ev.DEFAULT_DENSE_GAP_MS
-    assert cfg.high_water_percent == ev.DEFAULT_HIGH_WATER_PERCENT
+    assert cfg.dense_gap_ms == ev.SETTINGS[ev.LOKI_DENSE_GAP_MS].default
+    assert cfg.high_water_percent == ev.SETTINGS[ev.LOKI_HIGH_WATER_PERCENT].default
     # adaptive waits for runtimeDone, which the Telemetry API holds back up to timeoutMs: the minimum
-    assert cfg.buffer_timeout_ms == ev.MIN_BUFFER_TIMEOUT_MS
+    assert cfg.buffer_timeout_ms == ev.SETTINGS[ev.LOKI_BUFFER_TIMEOUT_MS].minimum
 
 
 def test_loki_ip_means_port_3100_push_path() -> None:
@@ -64,82 +64,80 @@ def test_bad_ip_is_reported(bad: str) -> None:
     assert any(p.startswith("LOKI_IP must be a host name") for p in cfg.problems)
 
 
-INT_VARS = [
-    (ev.DISPATCH_MIN_BATCH_SIZE, "batch_size", ev.MIN_BATCH_SIZE, ev.MAX_BATCH_SIZE, ev.DEFAULT_BATCH_SIZE),
-    (
-        ev.LOKI_MAX_BUFFER_BYTES,
-        "max_buffer_bytes",
-        ev.MIN_MAX_BUFFER_BYTES,
-        ev.MAX_MAX_BUFFER_BYTES,
-        ev.DEFAULT_MAX_BUFFER_BYTES,
-    ),
-    (
-        ev.LOKI_BUFFER_MAX_ITEMS,
-        "buffer_max_items",
-        ev.MIN_BUFFER_MAX_ITEMS,
-        ev.MAX_BUFFER_MAX_ITEMS,
-        ev.DEFAULT_BUFFER_MAX_ITEMS,
-    ),
-    (
-        ev.LOKI_BUFFER_MAX_BYTES,
-        "buffer_max_bytes",
-        ev.MIN_BUFFER_MAX_BYTES,
-        ev.MAX_BUFFER_MAX_BYTES,
-        ev.DEFAULT_BUFFER_MAX_BYTES,
-    ),
-    (
-        ev.LOKI_BUFFER_TIMEOUT_MS,
-        "buffer_timeout_ms",
-        ev.MIN_BUFFER_TIMEOUT_MS,
-        ev.MAX_BUFFER_TIMEOUT_MS,
-        ev.MIN_BUFFER_TIMEOUT_MS,  # the default in the default (adaptive) mode
-    ),
-    (ev.LOKI_DENSE_GAP_MS, "dense_gap_ms", ev.MIN_DENSE_GAP_MS, ev.MAX_DENSE_GAP_MS, ev.DEFAULT_DENSE_GAP_MS),
-    (
-        ev.LOKI_HIGH_WATER_PERCENT,
-        "high_water_percent",
-        ev.MIN_HIGH_WATER_PERCENT,
-        ev.MAX_HIGH_WATER_PERCENT,
-        ev.DEFAULT_HIGH_WATER_PERCENT,
-    ),
-    (
-        ev.LOKI_MAX_LINE_BYTES,
-        "max_line_bytes",
-        ev.MIN_MAX_LINE_BYTES,
-        ev.MAX_MAX_LINE_BYTES,
-        ev.DEFAULT_MAX_LINE_BYTES,
-    ),
-]
+#: The Config field each row of the range table (ev.SETTINGS) sets, and its scale to the variable's.
+FIELD_OF: dict[str, tuple[str, int]] = {
+    ev.DISPATCH_MIN_BATCH_SIZE: ("batch_size", 1),
+    ev.LOKI_FLUSH_INTERVAL_MS: ("flush_interval_s", 1000),
+    ev.LOKI_DENSE_GAP_MS: ("dense_gap_ms", 1),
+    ev.LOKI_HIGH_WATER_PERCENT: ("high_water_percent", 1),
+    ev.LOKI_MAX_BUFFER_BYTES: ("max_buffer_bytes", 1),
+    ev.LOKI_BUFFER_MAX_ITEMS: ("buffer_max_items", 1),
+    ev.LOKI_BUFFER_MAX_BYTES: ("buffer_max_bytes", 1),
+    ev.LOKI_BUFFER_TIMEOUT_MS: ("buffer_timeout_ms", 1),
+    ev.LOKI_MAX_LINE_BYTES: ("max_line_bytes", 1),
+}
 
 
-@pytest.mark.parametrize(("name", "attr", "lo", "hi", "default"), INT_VARS)
-def test_integer_bounds_are_accepted(name: str, attr: str, lo: int, hi: int, default: int) -> None:
-    for good in (lo, hi):
+def _read(cfg: Config, name: str) -> float:
+    attr, scale = FIELD_OF[name]
+    return float(getattr(cfg, attr)) * scale
+
+
+def _default(name: str) -> int:
+    setting = ev.SETTINGS[name]
+    # adaptive (the default mode) waits for runtimeDone, so the smallest Telemetry API timeout
+    return setting.minimum if name == ev.LOKI_BUFFER_TIMEOUT_MS else setting.default
+
+
+def test_every_row_of_the_range_table_is_tested() -> None:
+    assert list(FIELD_OF) == list(ev.SETTINGS)
+
+
+@pytest.mark.parametrize("name", list(ev.SETTINGS))
+def test_range_table_rows_are_consistent(name: str) -> None:
+    s = ev.SETTINGS[name]
+    assert s.name == name and name in ev.ALL
+    assert s.minimum <= s.default <= s.maximum
+    assert s.unit in ("entries", "ms", "percent", "bytes", "items")
+    with pytest.raises(AttributeError):
+        s.default = 0
+
+
+@pytest.mark.parametrize("name", list(ev.SETTINGS))
+def test_unset_integers_are_the_tables_default(name: str) -> None:
+    assert _read(load({ev.LOKI_URL: URL}), name) == _default(name)
+
+
+@pytest.mark.parametrize("name", list(ev.SETTINGS))
+def test_integer_bounds_are_accepted(name: str) -> None:
+    s = ev.SETTINGS[name]
+    for good in (s.minimum, s.maximum):
         cfg = load({ev.LOKI_URL: URL, name: f" {good} "})
-        assert getattr(cfg, attr) == good
+        assert _read(cfg, name) == good
         assert cfg.problems == ()
 
 
-@pytest.mark.parametrize(("name", "attr", "lo", "hi", "default"), INT_VARS)
+@pytest.mark.parametrize("name", list(ev.SETTINGS))
 @pytest.mark.parametrize("kind", ["below", "above", "text", "float"])
-def test_bad_integers_fall_back_with_a_message(
-    name: str, attr: str, lo: int, hi: int, default: int, kind: str
-) -> None:
+def test_bad_integers_fall_back_with_a_message(name: str, kind: str) -> None:
+    lo, hi, default = ev.SETTINGS[name].minimum, ev.SETTINGS[name].maximum, _default(name)
     raw = {"below": str(lo - 1), "above": str(hi + 1), "text": "abc", "float": "1.5"}[kind]
     cfg = load({ev.LOKI_URL: URL, name: raw})
-    assert getattr(cfg, attr) == default
+    assert _read(cfg, name) == default
     assert cfg.problems == (f"{name} must be an integer from {lo} to {hi}, got {raw!r}; using {default}",)
 
 
 def test_unset_batch_size_is_the_default_not_a_crash() -> None:
     # AWS's sample crashes on int(os.getenv(...)) when the variable is unset.
-    assert load({ev.LOKI_URL: URL, ev.DISPATCH_MIN_BATCH_SIZE: ""}).batch_size == ev.DEFAULT_BATCH_SIZE
+    assert load({ev.LOKI_URL: URL, ev.DISPATCH_MIN_BATCH_SIZE: ""}).batch_size == _default(
+        ev.DISPATCH_MIN_BATCH_SIZE
+    )
 
 
 def test_flush_interval_is_seconds() -> None:
     assert load({ev.LOKI_URL: URL, ev.LOKI_FLUSH_INTERVAL_MS: "250"}).flush_interval_s == 0.25
     cfg = load({ev.LOKI_URL: URL, ev.LOKI_FLUSH_INTERVAL_MS: "0"})
-    assert cfg.flush_interval_s == ev.DEFAULT_FLUSH_INTERVAL_MS / 1000
+    assert cfg.flush_interval_s == ev.SETTINGS[ev.LOKI_FLUSH_INTERVAL_MS].default / 1000
     assert "LOKI_FLUSH_INTERVAL_MS must be an integer from 1 to 60000" in cfg.problems[0]
 
 
@@ -343,7 +341,8 @@ def test_function_name_defaults_to_unknown() -> None:
 @given(st.dictionaries(st.sampled_from([*ev.ALL, "AWS_LAMBDA_FUNCTION_NAME"]), st.text(max_size=40)))
 def test_load_never_raises(env: dict[str, str]) -> None:
     cfg = load(env)
-    assert ev.MIN_BATCH_SIZE <= cfg.batch_size <= ev.MAX_BATCH_SIZE
+    for name, setting in ev.SETTINGS.items():
+        assert setting.minimum <= _read(cfg, name) <= setting.maximum, name
     assert cfg.telemetry_types and set(cfg.telemetry_types) <= set(ev.TELEMETRY_TYPES)
 
 

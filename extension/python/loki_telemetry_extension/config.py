@@ -14,26 +14,28 @@ if TYPE_CHECKING:
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
+_S = ev.SETTINGS
 
 
 _DEFAULTS: dict[str, object] = {
     "url": None,  # push URL; None when no (valid) endpoint is configured: the extension is a no-op
-    "batch_size": ev.DEFAULT_BATCH_SIZE,
-    "flush_interval_s": ev.DEFAULT_FLUSH_INTERVAL_MS / 1000,
+    "batch_size": _S[ev.DISPATCH_MIN_BATCH_SIZE].default,
+    "flush_interval_s": _S[ev.LOKI_FLUSH_INTERVAL_MS].default / 1000,
     "flush_mode": ev.DEFAULT_FLUSH,  # one of ev.FLUSH_MODES; "batch" on Managed Instances
-    "dense_gap_ms": ev.DEFAULT_DENSE_GAP_MS,
-    "high_water_percent": ev.DEFAULT_HIGH_WATER_PERCENT,
+    "dense_gap_ms": _S[ev.LOKI_DENSE_GAP_MS].default,
+    "high_water_percent": _S[ev.LOKI_HIGH_WATER_PERCENT].default,
     "managed_instances": False,
-    "max_buffer_bytes": ev.DEFAULT_MAX_BUFFER_BYTES,
+    "max_buffer_bytes": _S[ev.LOKI_MAX_BUFFER_BYTES].default,
     "telemetry_types": ev.DEFAULT_TELEMETRY_TYPES,
-    "buffer_max_items": ev.DEFAULT_BUFFER_MAX_ITEMS,
-    "buffer_max_bytes": ev.DEFAULT_BUFFER_MAX_BYTES,
-    "buffer_timeout_ms": ev.MIN_BUFFER_TIMEOUT_MS,  # the default mode (adaptive) waits for runtimeDone
+    "buffer_max_items": _S[ev.LOKI_BUFFER_MAX_ITEMS].default,
+    "buffer_max_bytes": _S[ev.LOKI_BUFFER_MAX_BYTES].default,
+    # the default mode (adaptive) waits for runtimeDone: the smallest timeout, see load()
+    "buffer_timeout_ms": _S[ev.LOKI_BUFFER_TIMEOUT_MS].minimum,
     "labels": (),  # static labels as sorted (name, value) pairs, reserved names excluded
     "tenant_id": None,
     "basic_auth_secret_arn": None,
     "bearer_token_secret_arn": None,
-    "max_line_bytes": ev.DEFAULT_MAX_LINE_BYTES,
+    "max_line_bytes": _S[ev.LOKI_MAX_LINE_BYTES].default,
     "function_name": "unknown",
     "problems": (),  # messages for the caller to report; not part of equality
 }
@@ -88,7 +90,11 @@ class Config:
         return f"Config({fields})"
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int, problems: list[str]) -> int:
+def _int(env: Mapping[str, str], name: str, problems: list[str], default: int | None = None) -> int:
+    """The integer variable ``name`` within its row of ``ev.SETTINGS``; ``default`` overrides the row's."""
+    setting = _S[name]
+    if default is None:
+        default = setting.default
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -96,6 +102,7 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int, prob
         value = int(raw.strip())
     except ValueError:
         value = None
+    lo, hi = setting.minimum, setting.maximum
     if value is None or not lo <= value <= hi:
         problems.append(f"{name} must be an integer from {lo} to {hi}, got {raw!r}; using {default}")
         return default
@@ -352,7 +359,8 @@ def load(env: Mapping[str, str]) -> Config:
     flush_mode = _flush_mode(env, managed, problems)
     # Shipping before the freeze waits for runtimeDone, which the Telemetry API holds back for up
     # to timeoutMs: unless the user chose a value, use the smallest AWS allows (25 ms, not 100).
-    timeout_default = ev.DEFAULT_BUFFER_TIMEOUT_MS if flush_mode == "batch" else ev.MIN_BUFFER_TIMEOUT_MS
+    timeout = _S[ev.LOKI_BUFFER_TIMEOUT_MS]
+    timeout_default = timeout.default if flush_mode == "batch" else timeout.minimum
     url = _url(env, problems)
     basic = _arn(env, ev.LOKI_BASIC_AUTH_SECRET_ARN, problems)
     bearer = _arn(env, ev.LOKI_BEARER_TOKEN_SECRET_ARN, problems)
@@ -374,31 +382,22 @@ def load(env: Mapping[str, str]) -> Config:
         tenant = None
     return Config(
         url=url,
-        batch_size=_int(env, ev.DISPATCH_MIN_BATCH_SIZE, ev.DEFAULT_BATCH_SIZE, ev.MIN_BATCH_SIZE,
-                        ev.MAX_BATCH_SIZE, problems),
-        flush_interval_s=_int(env, ev.LOKI_FLUSH_INTERVAL_MS, ev.DEFAULT_FLUSH_INTERVAL_MS,
-                              ev.MIN_FLUSH_INTERVAL_MS, ev.MAX_FLUSH_INTERVAL_MS, problems) / 1000,
+        batch_size=_int(env, ev.DISPATCH_MIN_BATCH_SIZE, problems),
+        flush_interval_s=_int(env, ev.LOKI_FLUSH_INTERVAL_MS, problems) / 1000,
         flush_mode=flush_mode,
-        dense_gap_ms=_int(env, ev.LOKI_DENSE_GAP_MS, ev.DEFAULT_DENSE_GAP_MS, ev.MIN_DENSE_GAP_MS,
-                          ev.MAX_DENSE_GAP_MS, problems),
-        high_water_percent=_int(env, ev.LOKI_HIGH_WATER_PERCENT, ev.DEFAULT_HIGH_WATER_PERCENT,
-                                ev.MIN_HIGH_WATER_PERCENT, ev.MAX_HIGH_WATER_PERCENT, problems),
+        dense_gap_ms=_int(env, ev.LOKI_DENSE_GAP_MS, problems),
+        high_water_percent=_int(env, ev.LOKI_HIGH_WATER_PERCENT, problems),
         managed_instances=managed,
-        max_buffer_bytes=_int(env, ev.LOKI_MAX_BUFFER_BYTES, ev.DEFAULT_MAX_BUFFER_BYTES,
-                              ev.MIN_MAX_BUFFER_BYTES, ev.MAX_MAX_BUFFER_BYTES, problems),
+        max_buffer_bytes=_int(env, ev.LOKI_MAX_BUFFER_BYTES, problems),
         telemetry_types=_types(env, problems),
-        buffer_max_items=_int(env, ev.LOKI_BUFFER_MAX_ITEMS, ev.DEFAULT_BUFFER_MAX_ITEMS,
-                              ev.MIN_BUFFER_MAX_ITEMS, ev.MAX_BUFFER_MAX_ITEMS, problems),
-        buffer_max_bytes=_int(env, ev.LOKI_BUFFER_MAX_BYTES, ev.DEFAULT_BUFFER_MAX_BYTES,
-                              ev.MIN_BUFFER_MAX_BYTES, ev.MAX_BUFFER_MAX_BYTES, problems),
-        buffer_timeout_ms=_int(env, ev.LOKI_BUFFER_TIMEOUT_MS, timeout_default,
-                               ev.MIN_BUFFER_TIMEOUT_MS, ev.MAX_BUFFER_TIMEOUT_MS, problems),
+        buffer_max_items=_int(env, ev.LOKI_BUFFER_MAX_ITEMS, problems),
+        buffer_max_bytes=_int(env, ev.LOKI_BUFFER_MAX_BYTES, problems),
+        buffer_timeout_ms=_int(env, ev.LOKI_BUFFER_TIMEOUT_MS, problems, timeout_default),
         labels=_labels(env, problems),
         tenant_id=tenant,
         basic_auth_secret_arn=basic or None,
         bearer_token_secret_arn=bearer or None,
-        max_line_bytes=_int(env, ev.LOKI_MAX_LINE_BYTES, ev.DEFAULT_MAX_LINE_BYTES, ev.MIN_MAX_LINE_BYTES,
-                            ev.MAX_MAX_LINE_BYTES, problems),
+        max_line_bytes=_int(env, ev.LOKI_MAX_LINE_BYTES, problems),
         function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", "").strip() or "unknown",
         problems=tuple(problems),
     )

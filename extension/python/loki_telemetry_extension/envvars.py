@@ -3,10 +3,42 @@ names, their defaults and their allowed ranges.
 
 This is the ONE place these are defined. The extension reads its configuration
 through these names; the construct (``loki_telemetry_construct``) imports this
-very module to write them. Standard library only, nothing runs at import time.
+very module to write them. Every integer variable's default and range is one row of
+:data:`SETTINGS`. Standard library only, nothing runs at import time.
 """
 
 from __future__ import annotations
+
+
+class Setting:
+    """One integer variable: its default and its allowed range, both ends included.
+
+    A plain frozen class, not a dataclass or NamedTuple: this module is imported on every cold
+    start, and ``dataclasses`` / ``typing`` would cost milliseconds there
+    (tests/extension/test_init_imports.py).
+    """
+
+    __slots__ = ("default", "maximum", "minimum", "name", "unit")
+    name: str
+    default: int
+    minimum: int
+    maximum: int
+    #: What the number counts ("entries", "ms", "percent", "bytes", "items"); the construct
+    #: takes a ``Duration`` for "ms" and a ``Size`` or an int for "bytes".
+    unit: str
+
+    def __init__(self, name: str, default: int, minimum: int, maximum: int, unit: str) -> None:
+        values = {"name": name, "default": default, "minimum": minimum, "maximum": maximum, "unit": unit}
+        for attr, value in values.items():
+            object.__setattr__(self, attr, value)  # past the __setattr__ that keeps it frozen
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Setting is frozen")
+
+    def __repr__(self) -> str:
+        return (f"Setting({self.name!r}, default={self.default}, minimum={self.minimum}, "
+                f"maximum={self.maximum}, unit={self.unit!r})")
+
 
 # --- Where to push ---------------------------------------------------------
 #: Host or IP of a Loki; means ``http://<LOKI_IP>:3100/loki/api/v1/push`` (the first release's variable).
@@ -19,16 +51,9 @@ LOKI_PUSH_PATH = "/loki/api/v1/push"
 # --- Batching and flushing ---------------------------------------------------
 #: Entries queued before a push is due (the first release's variable and meaning).
 DISPATCH_MIN_BATCH_SIZE = "DISPATCH_MIN_BATCH_SIZE"
-DEFAULT_BATCH_SIZE = 100
-MIN_BATCH_SIZE = 1
-MAX_BATCH_SIZE = 10_000
 
 #: Oldest queued entry's age (ms) at which a push is due even below the batch size.
-#: 500 ms: with the Telemetry API's buffering and one push, a line is in Loki within 1 s.
 LOKI_FLUSH_INTERVAL_MS = "LOKI_FLUSH_INTERVAL_MS"
-DEFAULT_FLUSH_INTERVAL_MS = 500
-MIN_FLUSH_INTERVAL_MS = 1
-MAX_FLUSH_INTERVAL_MS = 60_000
 
 #: When an invoke's lines are pushed (see README "Flush modes"):
 #:   adaptive       sparse invokes: before the freeze (as end_of_invoke); dense invokes: by the
@@ -49,23 +74,14 @@ DEFAULT_SHIP_BEFORE_FREEZE = False
 #: invoke's end (its platform.runtimeDone); DENSE_STREAK dense invokes in a row switch to
 #: shipping between invokes. 0 = always ship before the freeze.
 LOKI_DENSE_GAP_MS = "LOKI_DENSE_GAP_MS"
-DEFAULT_DENSE_GAP_MS = 200
-MIN_DENSE_GAP_MS = 0
-MAX_DENSE_GAP_MS = 60_000
 DENSE_STREAK = 3
 
 #: Every mode: before calling next, push first when the queued bytes reach this percentage
 #: of LOKI_MAX_BUFFER_BYTES (so a burst never waits for a freeze with the buffer near full).
 LOKI_HIGH_WATER_PERCENT = "LOKI_HIGH_WATER_PERCENT"
-DEFAULT_HIGH_WATER_PERCENT = 50
-MIN_HIGH_WATER_PERCENT = 1
-MAX_HIGH_WATER_PERCENT = 100
 
 #: Upper bound on queued log bytes held in memory; when full the oldest are dropped and counted.
 LOKI_MAX_BUFFER_BYTES = "LOKI_MAX_BUFFER_BYTES"
-DEFAULT_MAX_BUFFER_BYTES = 4 * 1024 * 1024
-MIN_MAX_BUFFER_BYTES = 64 * 1024
-MAX_MAX_BUFFER_BYTES = 256 * 1024 * 1024
 
 # --- Telemetry API subscription ---------------------------------------------
 #: Comma-separated subset of TELEMETRY_TYPES.
@@ -73,22 +89,10 @@ LOKI_TELEMETRY_TYPES = "LOKI_TELEMETRY_TYPES"
 TELEMETRY_TYPES = ("platform", "function", "extension")
 DEFAULT_TELEMETRY_TYPES = ("function",)
 
-#: Telemetry API buffering (AWS limits: maxItems 1000..10000, maxBytes 262144..1048576,
-#: timeoutMs 25..30000).
+#: Telemetry API buffering: maxItems, maxBytes and timeoutMs of the subscription.
 LOKI_BUFFER_MAX_ITEMS = "LOKI_BUFFER_MAX_ITEMS"
-DEFAULT_BUFFER_MAX_ITEMS = 1_000
-MIN_BUFFER_MAX_ITEMS = 1_000
-MAX_BUFFER_MAX_ITEMS = 10_000
-
 LOKI_BUFFER_MAX_BYTES = "LOKI_BUFFER_MAX_BYTES"
-DEFAULT_BUFFER_MAX_BYTES = 262_144
-MIN_BUFFER_MAX_BYTES = 262_144
-MAX_BUFFER_MAX_BYTES = 1_048_576
-
 LOKI_BUFFER_TIMEOUT_MS = "LOKI_BUFFER_TIMEOUT_MS"
-DEFAULT_BUFFER_TIMEOUT_MS = 100
-MIN_BUFFER_TIMEOUT_MS = 25
-MAX_BUFFER_TIMEOUT_MS = 30_000
 
 # --- Labels, tenant and credentials ------------------------------------------
 #: JSON object of static extra labels, e.g. '{"env": "prod"}'. Low cardinality only.
@@ -113,11 +117,33 @@ LOKI_BEARER_TOKEN_SECRET_ARN = "LOKI_BEARER_TOKEN_SECRET_ARN"
 
 # --- Lines -------------------------------------------------------------------
 #: Longest line pushed as one entry; longer lines are split with a marker.
-#: Loki's default max_line_size is "256KB" (parsed as 256,000 bytes).
 LOKI_MAX_LINE_BYTES = "LOKI_MAX_LINE_BYTES"
-DEFAULT_MAX_LINE_BYTES = 256_000
-MIN_MAX_LINE_BYTES = 1_024
-MAX_MAX_LINE_BYTES = 256_000
+
+# --- Integer settings: default and range, one row each ------------------------
+_KIB = 1024
+_MIB = 1024 * 1024
+
+#: Every integer variable, keyed by its name. Both builds fall back to ``default`` (and say so)
+#: for a value outside ``minimum``..``maximum``; the construct refuses it at synth time.
+#: Read-only by convention (a plain dict: ``types.MappingProxyType`` would be one more import).
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting(DISPATCH_MIN_BATCH_SIZE, default=100, minimum=1, maximum=10_000, unit="entries"),
+        # 500 ms: with the Telemetry API's buffering and one push, a line is in Loki within 1 s.
+        Setting(LOKI_FLUSH_INTERVAL_MS, default=500, minimum=1, maximum=60_000, unit="ms"),
+        Setting(LOKI_DENSE_GAP_MS, default=200, minimum=0, maximum=60_000, unit="ms"),
+        Setting(LOKI_HIGH_WATER_PERCENT, default=50, minimum=1, maximum=100, unit="percent"),
+        Setting(LOKI_MAX_BUFFER_BYTES, default=4 * _MIB, minimum=64 * _KIB, maximum=256 * _MIB, unit="bytes"),
+        # The Telemetry API's own limits. The timeout's default is 25 ms (the minimum) in every
+        # flush mode but batch: those wait for runtimeDone, which the API holds back that long.
+        Setting(LOKI_BUFFER_MAX_ITEMS, default=1_000, minimum=1_000, maximum=10_000, unit="items"),
+        Setting(LOKI_BUFFER_MAX_BYTES, default=262_144, minimum=262_144, maximum=1_048_576, unit="bytes"),
+        Setting(LOKI_BUFFER_TIMEOUT_MS, default=100, minimum=25, maximum=30_000, unit="ms"),
+        # Loki's default max_line_size is "256KB" (parsed as 256,000 bytes).
+        Setting(LOKI_MAX_LINE_BYTES, default=256_000, minimum=1_024, maximum=256_000, unit="bytes"),
+    )
+}
 
 #: Every variable above that the construct may set, for tests and documentation.
 ALL = (

@@ -6,16 +6,7 @@ package envvars
 
 const (
 	AWS_LAMBDA_INITIALIZATION_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"
-	DEFAULT_BATCH_SIZE             = 100
-	DEFAULT_BUFFER_MAX_BYTES       = 262144
-	DEFAULT_BUFFER_MAX_ITEMS       = 1000
-	DEFAULT_BUFFER_TIMEOUT_MS      = 100
-	DEFAULT_DENSE_GAP_MS           = 200
 	DEFAULT_FLUSH                  = "adaptive"
-	DEFAULT_FLUSH_INTERVAL_MS      = 500
-	DEFAULT_HIGH_WATER_PERCENT     = 50
-	DEFAULT_MAX_BUFFER_BYTES       = 4194304
-	DEFAULT_MAX_LINE_BYTES         = 256000
 	DEFAULT_SHIP_BEFORE_FREEZE     = false
 	DENSE_STREAK                   = 3
 	DIAG_MARKER                    = "[loki-telemetry-extension]"
@@ -42,28 +33,10 @@ const (
 	LOKI_TENANT_ID                 = "LOKI_TENANT_ID"
 	LOKI_URL                       = "LOKI_URL"
 	MANAGED_INSTANCES              = "lambda-managed-instances"
-	MAX_BATCH_SIZE                 = 10000
-	MAX_BUFFER_MAX_BYTES           = 1048576
-	MAX_BUFFER_MAX_ITEMS           = 10000
-	MAX_BUFFER_TIMEOUT_MS          = 30000
-	MAX_DENSE_GAP_MS               = 60000
-	MAX_FLUSH_INTERVAL_MS          = 60000
-	MAX_HIGH_WATER_PERCENT         = 100
 	MAX_LABELS                     = 15
-	MAX_MAX_BUFFER_BYTES           = 268435456
-	MAX_MAX_LINE_BYTES             = 256000
 	METADATA_LEVEL                 = "level"
 	METADATA_REQUEST_ID            = "request_id"
 	METADATA_TENANT_ID             = "tenant_id"
-	MIN_BATCH_SIZE                 = 1
-	MIN_BUFFER_MAX_BYTES           = 262144
-	MIN_BUFFER_MAX_ITEMS           = 1000
-	MIN_BUFFER_TIMEOUT_MS          = 25
-	MIN_DENSE_GAP_MS               = 0
-	MIN_FLUSH_INTERVAL_MS          = 1
-	MIN_HIGH_WATER_PERCENT         = 1
-	MIN_MAX_BUFFER_BYTES           = 65536
-	MIN_MAX_LINE_BYTES             = 1024
 	SOURCE_LABEL_VALUE             = "lambda"
 )
 
@@ -75,3 +48,25 @@ var (
 	RESERVED_LABELS         = []string{"source", "function", "type"}
 	TELEMETRY_TYPES         = []string{"platform", "function", "extension"}
 )
+
+// Setting is one integer variable: its default and its allowed range, both ends included.
+type Setting struct {
+	Name    string
+	Default int
+	Minimum int
+	Maximum int
+	Unit    string
+}
+
+// SETTINGS is the range table: every integer variable's Setting, keyed by its name.
+var SETTINGS = map[string]Setting{
+	DISPATCH_MIN_BATCH_SIZE: {Name: DISPATCH_MIN_BATCH_SIZE, Default: 100, Minimum: 1, Maximum: 10000, Unit: "entries"},
+	LOKI_FLUSH_INTERVAL_MS:  {Name: LOKI_FLUSH_INTERVAL_MS, Default: 500, Minimum: 1, Maximum: 60000, Unit: "ms"},
+	LOKI_DENSE_GAP_MS:       {Name: LOKI_DENSE_GAP_MS, Default: 200, Minimum: 0, Maximum: 60000, Unit: "ms"},
+	LOKI_HIGH_WATER_PERCENT: {Name: LOKI_HIGH_WATER_PERCENT, Default: 50, Minimum: 1, Maximum: 100, Unit: "percent"},
+	LOKI_MAX_BUFFER_BYTES:   {Name: LOKI_MAX_BUFFER_BYTES, Default: 4194304, Minimum: 65536, Maximum: 268435456, Unit: "bytes"},
+	LOKI_BUFFER_MAX_ITEMS:   {Name: LOKI_BUFFER_MAX_ITEMS, Default: 1000, Minimum: 1000, Maximum: 10000, Unit: "items"},
+	LOKI_BUFFER_MAX_BYTES:   {Name: LOKI_BUFFER_MAX_BYTES, Default: 262144, Minimum: 262144, Maximum: 1048576, Unit: "bytes"},
+	LOKI_BUFFER_TIMEOUT_MS:  {Name: LOKI_BUFFER_TIMEOUT_MS, Default: 100, Minimum: 25, Maximum: 30000, Unit: "ms"},
+	LOKI_MAX_LINE_BYTES:     {Name: LOKI_MAX_LINE_BYTES, Default: 256000, Minimum: 1024, Maximum: 256000, Unit: "bytes"},
+}

@@ -89,15 +89,31 @@ func pyInt(s string) (int, bool) {
 	return int(v), true
 }
 
-func cfgInt(e env, name string, def, lo, hi int, problems *[]string) int {
+// setting is name's row of the range table (envvars.SETTINGS).
+func setting(name string) ev.Setting {
+	s, ok := ev.SETTINGS[name]
+	if !ok {
+		panic("envvars.SETTINGS has no row for " + name) // a typo here, caught by every config test
+	}
+	return s
+}
+
+// cfgInt reads the integer variable name within its row of envvars.SETTINGS, falling back to the
+// row's default (cfgIntOr: to def).
+func cfgInt(e env, name string, problems *[]string) int {
+	return cfgIntOr(e, name, setting(name).Default, problems)
+}
+
+func cfgIntOr(e env, name string, def int, problems *[]string) int {
+	s := setting(name)
 	raw, ok := e.get(name)
 	if !ok || strings.TrimSpace(raw) == "" {
 		return def
 	}
 	v, good := pyInt(strings.TrimSpace(raw))
-	if !good || v < lo || v > hi {
+	if !good || v < s.Minimum || v > s.Maximum {
 		*problems = append(*problems, fmt.Sprintf("%s must be an integer from %d to %d, got %s; using %d",
-			name, lo, hi, pyRepr(raw), def))
+			name, s.Minimum, s.Maximum, pyRepr(raw), def))
 		return def
 	}
 	return v
@@ -423,9 +439,9 @@ func LoadConfig(environ map[string]string) *Config {
 	}
 	// end_of_invoke and adaptive wait for runtimeDone, which the Telemetry API holds back for up
 	// to timeoutMs: unless the user chose a value, use the smallest AWS allows (25 ms, not 100).
-	timeoutDefault := ev.DEFAULT_BUFFER_TIMEOUT_MS
+	timeoutDefault := setting(ev.LOKI_BUFFER_TIMEOUT_MS).Default
 	if c.Flush != FlushBatch {
-		timeoutDefault = ev.MIN_BUFFER_TIMEOUT_MS
+		timeoutDefault = setting(ev.LOKI_BUFFER_TIMEOUT_MS).Minimum
 	}
 	c.URL = cfgURL(e, &problems)
 	basic := cfgARN(e, ev.LOKI_BASIC_AUTH_SECRET_ARN, &problems)
@@ -453,24 +469,17 @@ func LoadConfig(environ map[string]string) *Config {
 		tenant = ""
 	}
 	c.TenantID = tenant
-	c.BatchSize = cfgInt(e, ev.DISPATCH_MIN_BATCH_SIZE, ev.DEFAULT_BATCH_SIZE, ev.MIN_BATCH_SIZE, ev.MAX_BATCH_SIZE, &problems)
-	c.FlushInterval = time.Duration(cfgInt(e, ev.LOKI_FLUSH_INTERVAL_MS, ev.DEFAULT_FLUSH_INTERVAL_MS,
-		ev.MIN_FLUSH_INTERVAL_MS, ev.MAX_FLUSH_INTERVAL_MS, &problems)) * time.Millisecond
-	c.DenseGapMs = cfgInt(e, ev.LOKI_DENSE_GAP_MS, ev.DEFAULT_DENSE_GAP_MS, ev.MIN_DENSE_GAP_MS, ev.MAX_DENSE_GAP_MS, &problems)
-	c.HighWaterPercent = cfgInt(e, ev.LOKI_HIGH_WATER_PERCENT, ev.DEFAULT_HIGH_WATER_PERCENT,
-		ev.MIN_HIGH_WATER_PERCENT, ev.MAX_HIGH_WATER_PERCENT, &problems)
-	c.MaxBufferBytes = cfgInt(e, ev.LOKI_MAX_BUFFER_BYTES, ev.DEFAULT_MAX_BUFFER_BYTES, ev.MIN_MAX_BUFFER_BYTES,
-		ev.MAX_MAX_BUFFER_BYTES, &problems)
+	c.BatchSize = cfgInt(e, ev.DISPATCH_MIN_BATCH_SIZE, &problems)
+	c.FlushInterval = time.Duration(cfgInt(e, ev.LOKI_FLUSH_INTERVAL_MS, &problems)) * time.Millisecond
+	c.DenseGapMs = cfgInt(e, ev.LOKI_DENSE_GAP_MS, &problems)
+	c.HighWaterPercent = cfgInt(e, ev.LOKI_HIGH_WATER_PERCENT, &problems)
+	c.MaxBufferBytes = cfgInt(e, ev.LOKI_MAX_BUFFER_BYTES, &problems)
 	c.TelemetryTypes = cfgTypes(e, &problems)
-	c.BufferMaxItems = cfgInt(e, ev.LOKI_BUFFER_MAX_ITEMS, ev.DEFAULT_BUFFER_MAX_ITEMS, ev.MIN_BUFFER_MAX_ITEMS,
-		ev.MAX_BUFFER_MAX_ITEMS, &problems)
-	c.BufferMaxBytes = cfgInt(e, ev.LOKI_BUFFER_MAX_BYTES, ev.DEFAULT_BUFFER_MAX_BYTES, ev.MIN_BUFFER_MAX_BYTES,
-		ev.MAX_BUFFER_MAX_BYTES, &problems)
-	c.BufferTimeoutMs = cfgInt(e, ev.LOKI_BUFFER_TIMEOUT_MS, timeoutDefault, ev.MIN_BUFFER_TIMEOUT_MS,
-		ev.MAX_BUFFER_TIMEOUT_MS, &problems)
+	c.BufferMaxItems = cfgInt(e, ev.LOKI_BUFFER_MAX_ITEMS, &problems)
+	c.BufferMaxBytes = cfgInt(e, ev.LOKI_BUFFER_MAX_BYTES, &problems)
+	c.BufferTimeoutMs = cfgIntOr(e, ev.LOKI_BUFFER_TIMEOUT_MS, timeoutDefault, &problems)
 	c.Labels = cfgLabels(e, &problems)
-	c.MaxLineBytes = cfgInt(e, ev.LOKI_MAX_LINE_BYTES, ev.DEFAULT_MAX_LINE_BYTES, ev.MIN_MAX_LINE_BYTES,
-		ev.MAX_MAX_LINE_BYTES, &problems)
+	c.MaxLineBytes = cfgInt(e, ev.LOKI_MAX_LINE_BYTES, &problems)
 	c.FunctionName = strings.TrimSpace(e["AWS_LAMBDA_FUNCTION_NAME"])
 	if c.FunctionName == "" {
 		c.FunctionName = "unknown"
