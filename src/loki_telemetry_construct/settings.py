@@ -159,7 +159,8 @@ class LokiOptions:
             type="`int`",
             default_doc=f"`{_row(v.LOKI_HIGH_WATER_PERCENT).default}`",
             rule=f"{_counts(v.LOKI_HIGH_WATER_PERCENT)}: push before the next invoke "
-            "whenever the queued bytes reach this percentage of `max_buffer_bytes`",
+            "whenever the held bytes reach this percentage of `max_buffer_bytes` (lower while "
+            "recent invokes wrote more than the room above it)",
         ),
     )
     telemetry_types: Sequence[str] | None = field(

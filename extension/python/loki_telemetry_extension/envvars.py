@@ -76,8 +76,9 @@ DEFAULT_SHIP_BEFORE_FREEZE = False
 LOKI_DENSE_GAP_MS = "LOKI_DENSE_GAP_MS"
 DENSE_STREAK = 3
 
-#: Every mode: before calling next, push first when the queued bytes reach this percentage
-#: of LOKI_MAX_BUFFER_BYTES (so a burst never waits for a freeze with the buffer near full).
+#: Every mode: before calling next, push first when the held bytes reach this percentage
+#: of LOKI_MAX_BUFFER_BYTES (so a burst never waits for a freeze with the buffer near full);
+#: lower while recent invokes wrote more than the room above it (invoke_volume.py).
 LOKI_HIGH_WATER_PERCENT = "LOKI_HIGH_WATER_PERCENT"
 
 #: Upper bound on queued log bytes held in memory; when full the oldest are dropped and counted.
