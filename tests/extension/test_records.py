@@ -44,6 +44,7 @@ def body(*items: dict[str, Any]) -> bytes:
         ("2024-03-05T01:07:08.123-0500", T_NS),
         ("1970-01-01T00:00:00Z", 0),
         ("2000-02-29T00:00:00Z", calendar.timegm((2000, 2, 29, 0, 0, 0)) * 10**9),
+        ("2262-04-11T23:47:16.854775807Z", 2**63 - 1),  # the last time Loki can store
     ],
 )
 def test_iso_to_ns(text: str, ns: int) -> None:
@@ -62,6 +63,10 @@ def test_iso_to_ns(text: str, ns: int) -> None:
         "2024-03-05T06:07:08.Z",
         "2024-03-05T06:07:08+2",
         "2024-03-05T06:07:08.1x",
+        # Outside Loki's int64 ns: one such entry would make Loki refuse the whole request.
+        "9999-12-31T23:59:59.999Z",
+        "2262-04-11T23:47:16.854775808Z",
+        "1969-12-31T23:59:59.999Z",
     ],
 )
 def test_iso_to_ns_rejects(bad: object) -> None:

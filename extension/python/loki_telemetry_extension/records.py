@@ -61,8 +61,14 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
 _prefix_cache: list[object] = ["", 0]  # last "YYYY-MM-DDTHH:MM:SS" seen and its epoch seconds
 
 
+#: Loki's timestamps are int64 ns: 1970 to 2262. A time outside that is not a time: one such
+#: entry would make Loki refuse its whole push request (a decode error, not one rejected entry).
+MAX_TIMESTAMP_NS = (1 << 63) - 1
+
+
 def iso_to_ns(value: object) -> int | None:
-    """``YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)`` → ns since the epoch, None if not that shape."""
+    """``YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)`` → ns since the epoch, None if not that shape
+    or outside what Loki can store (before 1970, after 2262)."""
     if not isinstance(value, str) or len(value) < 19:
         return None
     # Fast path for Lambda's own shape "…:SS.mmmZ": lines of one delivery share the second.
@@ -101,9 +107,13 @@ def iso_to_ns(value: object) -> int | None:
     except ValueError:
         return None
     secs = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + sec - offset_s
-    if offset_s == 0 and rest in ("Z", "z"):
+    ns = secs * 1_000_000_000 + frac_ns
+    if not 0 <= ns <= MAX_TIMESTAMP_NS:
+        return None
+    if offset_s == 0 and rest in ("Z", "z") and secs < MAX_TIMESTAMP_NS // 1_000_000_000:
+        # (not the last second Loki can store: the fast paths add milliseconds unchecked)
         _prefix_cache[0], _prefix_cache[1] = s[:19], secs
-    return secs * 1_000_000_000 + frac_ns
+    return ns
 
 
 def _text_level_and_request(line: str) -> tuple[str | None, str | None]:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -174,7 +175,13 @@ func (c *isoCache) isoToNs(s string) (int64, bool) {
 		return 0, false
 	}
 	secs := daysFromCivil(year, month, day)*86400 + hour*3600 + minute*60 + sec - offset
-	if offset == 0 && (rest == "Z" || rest == "z") {
+	// Loki's timestamps are int64 ns: 1970 to 2262. A time outside that is not a time: one such
+	// entry would make Loki refuse its whole push request (a decode error, not one rejected entry).
+	if secs < 0 || secs > (math.MaxInt64-frac)/int64(time.Second) {
+		return 0, false
+	}
+	if offset == 0 && (rest == "Z" || rest == "z") && secs < math.MaxInt64/int64(time.Second) {
+		// (not the last second Loki can store: the fast path adds milliseconds unchecked)
 		c.prefix, c.secs = s[:19], secs
 	}
 	return secs*1e9 + frac, true

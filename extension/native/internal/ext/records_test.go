@@ -1,6 +1,7 @@
 package ext
 
 import (
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -28,7 +29,12 @@ func TestIsoToNs(t *testing.T) {
 			t.Errorf("%s: %d %v, want %d", in, got, ok, want)
 		}
 	}
-	for _, bad := range []string{"", "2024-01-02", "2024-13-02T03:04:05Z", "2024-01-02T03:04:05.Z", "2024-01-02T03:04:05X"} {
+	// Outside int64 ns (before 1970, after 2262-04-11T23:47:16.854775807Z): Loki cannot store it.
+	if got, ok := c.isoToNs("2262-04-11T23:47:16.854775807Z"); !ok || got != math.MaxInt64 {
+		t.Errorf("the last representable time: %d %v", got, ok)
+	}
+	for _, bad := range []string{"", "2024-01-02", "2024-13-02T03:04:05Z", "2024-01-02T03:04:05.Z", "2024-01-02T03:04:05X",
+		"9999-12-31T23:59:59.999Z", "2262-04-11T23:47:16.854775808Z", "1969-12-31T23:59:59.999Z"} {
 		if _, ok := c.isoToNs(bad); ok {
 			t.Errorf("%q parsed", bad)
 		}
