@@ -66,3 +66,17 @@ func TestEventDeadline(t *testing.T) {
 		t.Fatalf("fallback deadline in %v", left)
 	}
 }
+
+// The hand-written register body is byte for byte what json.Marshal gives.
+func FuzzRegisterBody(f *testing.F) {
+	for _, s := range []string{"INVOKE", "SHUTDOWN", "", "a<b", "é", "\x00", `"`, "x_1"} {
+		f.Add(s, "SHUTDOWN")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		for _, events := range [][]string{nil, {}, {a}, {a, b}} {
+			if got, want := string(RegisterBody(events)), string(registerBodyJSON(events)); got != want {
+				t.Fatalf("RegisterBody(%q) = %s, json.Marshal gives %s", events, got, want)
+			}
+		}
+	})
+}
