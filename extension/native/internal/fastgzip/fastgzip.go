@@ -23,6 +23,7 @@ import (
 
 const (
 	tableBits = 14
+	hashBytes = 6
 	tableSize = 1 << tableBits
 	maxMatch  = 258
 	maxDist   = 32768
@@ -32,6 +33,9 @@ const (
 	cursorGap = 1 << 16
 	// defaultMaxCursor bounds the int32 table entries; past it the table is rebased.
 	defaultMaxCursor = 1 << 30
+	// skipLog: after 2<<skipLog bytes without a match, every other position is probed, and so on.
+	skipLog = 4
+	probeStep = 4
 )
 
 // Encoder compresses into gzip. Its zero value is ready; it keeps its tables and scratch between
@@ -138,7 +142,8 @@ func (e *Encoder) rebase(start int) {
 
 func load32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[i:]) }
 func load64(b []byte, i int) uint64 { return binary.LittleEndian.Uint64(b[i:]) }
-func hash4(u uint32) uint32         { return (u * 0x1e35a7bd) >> (32 - tableBits) }
+// hash is the table index of the hashBytes bytes at the bottom of u.
+func hash(u uint64) uint32 { return uint32(((u << (64 - 8*hashBytes)) * 0xcf1bbcdcb7a56463) >> (64 - tableBits)) }
 
 // matchLen is how many bytes of a equal those of b (len(b) >= len(a)).
 func matchLen(a, b []byte) int {
@@ -173,27 +178,28 @@ func (e *Encoder) lz(src []byte, start, end int) {
 		return
 	}
 	cur := e.cur
+	tab := &e.table
 	s := start
-	nextHash := hash4(load32(src, s))
+	cand := 0
 	for {
-		skip := 32
-		nextS := s
-		cand := 0
+		// Look for a match at s or s+1 (one 8-byte load, two table probes); the step grows
+		// with the length of the literal run, as in Snappy.
+		cv := load64(src, s)
 		for {
-			s = nextS
-			step := skip >> 5
-			nextS = s + step
-			skip += step
+			nextS := s + probeStep + (s-nextEmit)>>skipLog
+			h0 := hash(cv)
+			c0 := int(tab[h0]) - cur
+			tab[h0] = int32(s + cur)
+			if uint(s-c0-1) < maxDist && uint32(cv) == load32(src, c0) {
+				cand = c0
+				break
+			}
 			if nextS > sLimit {
 				e.literals(src[nextEmit:end])
 				return
 			}
-			cand = int(e.table[nextHash]) - cur
-			e.table[nextHash] = int32(s + cur)
-			nextHash = hash4(load32(src, nextS))
-			if uint(s-cand-1) < maxDist && load32(src, s) == load32(src, cand) {
-				break
-			}
+			s = nextS
+			cv = load64(src, s)
 		}
 		// Extend backwards over the pending literals.
 		for cand > 0 && s > nextEmit && src[cand-1] == src[s-1] {
@@ -214,12 +220,11 @@ func (e *Encoder) lz(src []byte, start, end int) {
 			}
 			// Index s-1 and try s at once (runs of matches are common).
 			x := load64(src, s-1)
-			e.table[hash4(uint32(x))] = int32(s - 1 + cur)
-			h := hash4(uint32(x >> 8))
+			e.table[hash(x)] = int32(s - 1 + cur)
+			h := hash(x >> 8)
 			cand = int(e.table[h]) - cur
 			e.table[h] = int32(s + cur)
 			if uint(s-cand-1) >= maxDist || uint32(x>>8) != load32(src, cand) {
-				nextHash = hash4(uint32(x >> 16))
 				s++
 				break
 			}
@@ -469,6 +474,8 @@ func (e *Encoder) rleLengths(lens []uint8, freq *[19]uint32) {
 	e.rle = r
 }
 
+var statFixed, statDyn int
+
 var clExtra = [19]uint8{16: 2, 17: 3, 18: 7}
 
 // writeBlock writes the block of src (the bytes e.seqs cover) as dynamic, fixed or stored,
@@ -522,6 +529,8 @@ func (e *Encoder) writeBlock(src []byte, final bool) {
 	}
 	storedBits := (len(src) + 5*((len(src)+65534)/65535)) * 8 // plus at most 7 bits of padding
 
+	statFixed += fixedBits
+	statDyn += dynBits
 	var fin uint64
 	if final {
 		fin = 1
@@ -559,8 +568,12 @@ func (e *Encoder) writeBlock(src []byte, final bool) {
 // writeSeqs writes e.seqs and the end of block with the given codes.
 func (e *Encoder) writeSeqs(src []byte, litLen []uint8, litCode []uint16, distLen []uint8, distCode []uint16) {
 	var lit [256]uint32
+	group4 := true // four literal codes fit between flushes (7 + 4*14 bits)
 	for i := range lit {
 		lit[i] = uint32(litCode[i]) | uint32(litLen[i])<<24
+		if litLen[i] > 14 {
+			group4 = false
+		}
 	}
 	for l := 0; l < 256; l++ {
 		c := lenCode[l]
@@ -574,9 +587,28 @@ func (e *Encoder) writeSeqs(src []byte, litLen []uint8, litCode []uint16, distLe
 	out, n, bw, nb := e.out, e.n, e.bits, e.nbits
 	pos := 0
 	for _, q := range e.seqs {
-		for _, b := range src[pos : pos+int(q.lits)] {
+		lits := src[pos : pos+int(q.lits)]
+		if group4 {
+			for ; len(lits) >= 4; lits = lits[4:] {
+				t0, t1, t2, t3 := lit[lits[0]], lit[lits[1]], lit[lits[2]], lit[lits[3]]
+				bw |= uint64(t0&0xffff) << nb
+				nb += uint(t0 >> 24)
+				bw |= uint64(t1&0xffff) << nb
+				nb += uint(t1 >> 24)
+				bw |= uint64(t2&0xffff) << nb
+				nb += uint(t2 >> 24)
+				bw |= uint64(t3&0xffff) << nb
+				nb += uint(t3 >> 24)
+				binary.LittleEndian.PutUint64(out[n:], bw)
+				k := nb >> 3
+				n += int(k)
+				bw >>= k << 3
+				nb &= 7
+			}
+		}
+		for _, b := range lits {
 			t := lit[b]
-			bw |= uint64(t&0xffffff) << nb
+			bw |= uint64(t&0xffff) << nb
 			nb += uint(t >> 24)
 			binary.LittleEndian.PutUint64(out[n:], bw)
 			k := nb >> 3

@@ -55,6 +55,33 @@ func randBytes(r *rand.Rand, n int) []byte {
 	return b
 }
 
+func lokiBodyW(lines, size int) []byte {
+	rng := rand.New(rand.NewSource(5))
+	words := []string{"GET", "PUT", "key=", "status=200", "bucket", "user", "ms", "items", "ok", "table", "DynamoDB"}
+	var f strings.Builder
+	for f.Len() < 300000 {
+		if rng.Float64() < 0.7 {
+			f.WriteString(words[rng.Intn(len(words))])
+		} else {
+			fmt.Fprintf(&f, "%012x", rng.Int63()&(1<<48-1))
+		}
+		f.WriteByte(' ')
+	}
+	filler := f.String()
+	var b bytes.Buffer
+	b.WriteString(`{"streams":[{"stream":{"service_name":"fn"},"values":[`)
+	for i := 0; i < lines; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		off := (i * 7919) % (len(filler) - size - 1)
+		fmt.Fprintf(&b, `["%d",%s,{"request_id":"8f5e4c1a-0000-4000-8000-000000000001"}]`,
+			1714979289123000000+i*1234567, strconv.Quote(filler[off:off+size]))
+	}
+	b.WriteString(`]}]}`)
+	return b.Bytes()
+}
+
 // lokiBody is a push body as internal/ext writes it (one stream, request id metadata).
 func lokiBody(lines, size int) []byte {
 	filler := strings.Repeat("GET key=7f3a status=200 bucket user 12 ms items ok table ", size/50+2)
