@@ -71,9 +71,10 @@ type Encoder struct {
 
 // seq is a literal run followed by a match (mlen 0: no match, the block's tail).
 type seq struct {
-	lits uint32
+	lits uint16 // a block is at most 65535 bytes
 	mlen uint16
 	dist uint16 // distance - 1
+	dc   uint8  // distance code
 }
 
 var gzipHeader = [10]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 0xff}
@@ -206,12 +207,18 @@ func (e *Encoder) lz(src []byte, start, end int) {
 			cand--
 			s--
 		}
-		lits := src[nextEmit:s]
 		for {
-			// A match at s from cand, of at least 4 bytes.
+			// A match at s from cand, of at least 4 bytes, after the literals from nextEmit.
 			l := 4 + matchLen(src[s+4:end], src[cand+4:end])
-			e.match(lits, l, s-cand)
-			lits = nil
+			countLits(&e.litFreq, src, nextEmit, s)
+			dc := distCodeOf(s - cand - 1)
+			if l <= maxMatch {
+				e.seqs = append(e.seqs, seq{lits: uint16(s - nextEmit), mlen: uint16(l), dist: uint16(s - cand - 1), dc: uint8(dc)})
+				e.litFreq[257+int(lenCode[l-3])]++
+				e.distFreq[dc]++
+			} else {
+				e.longMatch(s-nextEmit, l, s-cand, dc)
+			}
 			s += l
 			nextEmit = s
 			if s >= sLimit {
@@ -238,32 +245,39 @@ func (e *Encoder) literals(lits []byte) {
 		e.litFreq[b]++
 	}
 	if len(lits) > 0 {
-		e.seqs = append(e.seqs, seq{lits: uint32(len(lits))})
+		e.seqs = append(e.seqs, seq{lits: uint16(len(lits))})
 	}
 }
 
-// match records a literal run and a match of length l (>= 3; longer than 258 is split) at
-// distance dist.
-func (e *Encoder) match(lits []byte, l, dist int) {
-	for _, b := range lits {
-		e.litFreq[b]++
+// countLits adds src[i:j] to the literal histogram: four at a time, then up to three counted
+// without branches (a match of at least 4 bytes follows j, so src[j:j+3] exists).
+func countLits(freq *[286]uint32, src []byte, i, j int) {
+	for ; i+4 <= j; i += 4 {
+		b := src[i : i+4]
+		freq[b[0]]++
+		freq[b[1]]++
+		freq[b[2]]++
+		freq[b[3]]++
 	}
-	n := uint32(len(lits))
-	dc := distCodeOf(dist - 1)
-	for l > maxMatch {
-		c := maxMatch
-		if l-maxMatch < 3 {
-			c = l - 3
+	b := src[i : i+3]
+	freq[b[0]] += uint32((i-j)>>63) & 1
+	freq[b[1]] += uint32((i+1-j)>>63) & 1
+	freq[b[2]] += uint32((i+2-j)>>63) & 1
+}
+
+// longMatch records n literals (already counted) and a match longer than 258, split.
+func (e *Encoder) longMatch(n, l, dist, dc int) {
+	for l > 0 {
+		c := min(l, maxMatch)
+		if l > maxMatch && l-maxMatch < 3 {
+			c = l - 3 // leave a last piece of 3
 		}
-		e.seqs = append(e.seqs, seq{lits: n, mlen: uint16(c), dist: uint16(dist - 1)})
+		e.seqs = append(e.seqs, seq{lits: uint16(n), mlen: uint16(c), dist: uint16(dist - 1), dc: uint8(dc)})
 		e.litFreq[257+int(lenCode[c-3])]++
 		e.distFreq[dc]++
 		n = 0
 		l -= c
 	}
-	e.seqs = append(e.seqs, seq{lits: n, mlen: uint16(l), dist: uint16(dist - 1)})
-	e.litFreq[257+int(lenCode[l-3])]++
-	e.distFreq[dc]++
 }
 
 // distCodeOf is the distance code of distance v+1.
@@ -497,7 +511,7 @@ func (e *Encoder) writeBlock(src []byte, final bool) {
 		fixedBits += int(f) * 5
 	}
 
-	e.huffLengths(lf[:], e.litLen[:286], 15)
+	e.huffLengths(lf[:], e.litLen[:286], 14) // 14, not 15: four literals fit between flushes
 	e.huffLengths(df[:], e.distLen[:], 15)
 	nlit := 286
 	for nlit > 257 && e.litLen[nlit-1] == 0 {
@@ -587,10 +601,11 @@ func (e *Encoder) writeSeqs(src []byte, litLen []uint8, litCode []uint16, distLe
 	out, n, bw, nb := e.out, e.n, e.bits, e.nbits
 	pos := 0
 	for _, q := range e.seqs {
-		lits := src[pos : pos+int(q.lits)]
-		if group4 {
-			for ; len(lits) >= 4; lits = lits[4:] {
-				t0, t1, t2, t3 := lit[lits[0]], lit[lits[1]], lit[lits[2]], lit[lits[3]]
+		i, j := pos, pos+int(q.lits)
+		if group4 && j+3 <= len(src) {
+			for ; i+4 <= j; i += 4 {
+				b := src[i : i+4]
+				t0, t1, t2, t3 := lit[b[0]], lit[b[1]], lit[b[2]], lit[b[3]]
 				bw |= uint64(t0&0xffff) << nb
 				nb += uint(t0 >> 24)
 				bw |= uint64(t1&0xffff) << nb
@@ -605,16 +620,33 @@ func (e *Encoder) writeSeqs(src []byte, litLen []uint8, litCode []uint16, distLe
 				bw >>= k << 3
 				nb &= 7
 			}
-		}
-		for _, b := range lits {
-			t := lit[b]
-			bw |= uint64(t&0xffff) << nb
-			nb += uint(t >> 24)
+			// The last 0..3 without branches: a code masked to nothing when past j.
+			b := src[i : i+3]
+			t0 := lit[b[0]] & uint32((i-j)>>63)
+			t1 := lit[b[1]] & uint32((i+1-j)>>63)
+			t2 := lit[b[2]] & uint32((i+2-j)>>63)
+			bw |= uint64(t0&0xffff) << nb
+			nb += uint(t0 >> 24)
+			bw |= uint64(t1&0xffff) << nb
+			nb += uint(t1 >> 24)
+			bw |= uint64(t2&0xffff) << nb
+			nb += uint(t2 >> 24)
 			binary.LittleEndian.PutUint64(out[n:], bw)
 			k := nb >> 3
 			n += int(k)
 			bw >>= k << 3
 			nb &= 7
+		} else {
+			for _, b := range src[i:j] {
+				t := lit[b]
+				bw |= uint64(t&0xffff) << nb
+				nb += uint(t >> 24)
+				binary.LittleEndian.PutUint64(out[n:], bw)
+				k := nb >> 3
+				n += int(k)
+				bw >>= k << 3
+				nb &= 7
+			}
 		}
 		pos += int(q.lits)
 		if q.mlen == 0 {
@@ -624,7 +656,7 @@ func (e *Encoder) writeSeqs(src []byte, litLen []uint8, litCode []uint16, distLe
 		bw |= uint64(t&0xffffff) << nb
 		nb += uint(t >> 24)
 		v := int(q.dist)
-		dc := distCodeOf(v)
+		dc := int(q.dc)
 		t = e.distTab[dc]
 		hl := t >> 24
 		bw |= (uint64(t&0xffff) | uint64(v+1-int(distBase[dc]))<<hl) << nb

@@ -233,10 +233,7 @@ func TestHuffLengths(t *testing.T) {
 	r := rand.New(rand.NewSource(2))
 	for iter := 0; iter < 20000; iter++ {
 		n := []int{19, 30, 286}[iter%3]
-		maxBits := 15
-		if n == 19 {
-			maxBits = 7
-		}
+		maxBits := []int{7, 15, 14}[iter%3]
 		freq := make([]uint32, n)
 		used := r.Intn(n + 1)
 		for k := 0; k < used; k++ {
