@@ -34,7 +34,7 @@ const (
 	// defaultMaxCursor bounds the int32 table entries; past it the table is rebased.
 	defaultMaxCursor = 1 << 30
 	// skipLog: after 2<<skipLog bytes without a match, every other position is probed, and so on.
-	skipLog = 4
+	skipLog   = 4
 	probeStep = 4
 )
 
@@ -143,8 +143,11 @@ func (e *Encoder) rebase(start int) {
 
 func load32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[i:]) }
 func load64(b []byte, i int) uint64 { return binary.LittleEndian.Uint64(b[i:]) }
+
 // hash is the table index of the hashBytes bytes at the bottom of u.
-func hash(u uint64) uint32 { return uint32(((u << (64 - 8*hashBytes)) * 0xcf1bbcdcb7a56463) >> (64 - tableBits)) }
+func hash(u uint64) uint32 {
+	return uint32(((u << (64 - 8*hashBytes)) * 0xcf1bbcdcb7a56463) >> (64 - tableBits))
+}
 
 // matchLen is how many bytes of a equal those of b (len(b) >= len(a)).
 func matchLen(a, b []byte) int {
@@ -202,10 +205,17 @@ func (e *Encoder) lz(src []byte, start, end int) {
 			s = nextS
 			cv = load64(src, s)
 		}
-		// Extend backwards over the pending literals.
-		for cand > 0 && s > nextEmit && src[cand-1] == src[s-1] {
-			cand--
-			s--
+		// Extend backwards over the pending literals, up to 8 bytes (the probes are 4 apart).
+		if cand >= 8 {
+			k := bits.LeadingZeros64(load64(src, s-8)^load64(src, cand-8)) >> 3
+			k = min(k, s-nextEmit)
+			s -= k
+			cand -= k
+		} else {
+			for cand > 0 && s > nextEmit && src[cand-1] == src[s-1] {
+				cand--
+				s--
+			}
 		}
 		for {
 			// A match at s from cand, of at least 4 bytes, after the literals from nextEmit.
