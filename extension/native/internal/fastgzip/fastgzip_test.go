@@ -274,17 +274,20 @@ var fuzzEncoder struct {
 // FuzzRoundTrip: data repeated reps times (repeats make long matches), encoded by a fresh
 // encoder and by one kept across inputs, must gunzip to itself.
 func FuzzRoundTrip(f *testing.F) {
+	// Small seeds (the fuzzer mutates small inputs well); the big cases are TestRoundTrip's.
 	for _, src := range testInputs() {
-		if len(src) < 100000 {
+		if len(src) <= 2048 {
 			f.Add(src, uint16(0))
 		}
 	}
+	f.Add(lokiBody(5, 60), uint16(0))
+	f.Add(lokiBody(2, 300), uint16(300))
 	f.Add([]byte("abc"), uint16(1000))
 	f.Add([]byte{0}, uint16(40000))
 	f.Fuzz(func(t *testing.T, data []byte, reps uint16) {
 		src := data
 		if reps > 0 && len(data) > 0 {
-			n := min(int(reps), (4<<20)/len(data))
+			n := min(int(reps), (200<<10)/len(data)) // up to ~200 KiB: several blocks
 			src = bytes.Repeat(data, n+1)
 		}
 		roundTrip(t, new(Encoder), src)
