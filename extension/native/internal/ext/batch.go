@@ -232,7 +232,7 @@ func appendValue(b []byte, e *Entry, metadata bool) []byte {
 	return append(b, ']')
 }
 
-// encoder is the scratch space of one push at a time: the gzip encoder (~0.3 MiB of tables and
+// encoder is the scratch space of one push at a time: the gzip encoder (~0.2 MiB of tables and
 // scratch, kept: a sync.Pool would drop it at every collection), the JSON body and the
 // compressed bytes before they are copied out at their exact size.
 var encoder struct {
