@@ -2,7 +2,6 @@ package ext
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,10 +9,8 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -31,46 +28,24 @@ const (
 	callTimeout  = 5 * time.Second
 )
 
-var runtimeTransport = &http.Transport{Proxy: nil, DialContext: dialQuickAck, MaxIdleConnsPerHost: 2,
-	DisableCompression: true}
-
 // ExtensionsAPI is a client of the Extensions API.
 type ExtensionsAPI struct {
-	base        string
-	client      *http.Client // register, errors: answer at once
-	nextClient  *http.Client // next blocks until an event: no timeout
+	rt          *rtClient
+	base        string // the path prefix
 	ExtensionID string
 }
 
 // NewExtensionsAPI for AWS_LAMBDA_RUNTIME_API ("host:port").
 func NewExtensionsAPI(runtimeAPI string) *ExtensionsAPI {
-	return &ExtensionsAPI{
-		base:       "http://" + runtimeAPI + "/" + ExtensionsAPIVersion + "/extension",
-		client:     &http.Client{Transport: runtimeTransport, Timeout: callTimeout},
-		nextClient: &http.Client{Transport: runtimeTransport},
-	}
+	return &ExtensionsAPI{rt: runtimeClient(runtimeAPI), base: "/" + ExtensionsAPIVersion + "/extension"}
 }
 
 func call(c *http.Client, method, url string, headers map[string]string, body []byte) (*Response, error) {
-	return callThen(c, method, url, headers, body, nil)
-}
-
-// callThen is call, calling whileWaiting once the request is written (nil: nothing). It is called
-// on the transport's writing goroutine: it must not block.
-func callThen(c *http.Client, method, url string, headers map[string]string, body []byte,
-	whileWaiting func()) (*Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	ctx := context.Background()
-	if whileWaiting != nil {
-		var once sync.Once
-		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) {
-			once.Do(whileWaiting)
-		}})
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -149,11 +124,11 @@ func plainName(s string) bool {
 
 // Register for the given events; keeps and returns the extension id. whileWaiting (if not nil)
 // is called once the request is on the wire, so that work which does not need the id overlaps
-// the round trip instead of delaying the request. It runs on the transport's goroutine and must
-// not block (it starts a goroutine).
+// the round trip instead of delaying the request. It must not block (it starts a goroutine).
 func (a *ExtensionsAPI) Register(name string, events []string, whileWaiting func()) (string, error) {
-	resp, err := callThen(a.client, http.MethodPost, a.base+"/register",
-		map[string]string{NameHeader: name, "Content-Type": "application/json"}, RegisterBody(events), whileWaiting)
+	resp, err := a.rt.do(http.MethodPost, a.base+"/register",
+		map[string]string{NameHeader: name, "Content-Type": "application/json"}, RegisterBody(events), callTimeout,
+		whileWaiting)
 	if err != nil {
 		return "", err
 	}
@@ -174,7 +149,7 @@ type Event struct {
 
 // Next blocks until the next INVOKE or SHUTDOWN event.
 func (a *ExtensionsAPI) Next() (*Event, error) {
-	resp, err := call(a.nextClient, http.MethodGet, a.base+"/event/next", map[string]string{IDHeader: a.ExtensionID}, nil)
+	resp, err := a.rt.do(http.MethodGet, a.base+"/event/next", map[string]string{IDHeader: a.ExtensionID}, nil, 0, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -205,9 +180,8 @@ var ErrTelemetryUnsupported = errors.New("the Telemetry API is not supported her
 
 // Subscribe to the Telemetry API.
 func Subscribe(runtimeAPI, extensionID string, body []byte) error {
-	c := &http.Client{Transport: runtimeTransport, Timeout: callTimeout}
-	resp, err := call(c, http.MethodPut, "http://"+runtimeAPI+"/"+TelemetryAPIVersion+"/telemetry",
-		map[string]string{IDHeader: extensionID, "Content-Type": "application/json"}, body)
+	resp, err := runtimeClient(runtimeAPI).do(http.MethodPut, "/"+TelemetryAPIVersion+"/telemetry",
+		map[string]string{IDHeader: extensionID, "Content-Type": "application/json"}, body, callTimeout, nil)
 	if err != nil {
 		return err
 	}
