@@ -7,6 +7,7 @@ import gzip
 import http.client
 import json
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -174,12 +175,23 @@ class FakeLambda:
         assert self.subscription is not None
         return int(self.subscription["destination"]["URI"].rsplit(":", 1)[1])
 
-    def deliver(self, items: list[dict[str, Any]]) -> int:
+    def deliver(self, items: list[dict[str, Any]], *, until_queued: bool = False) -> int:
+        """POST one delivery to the listener. The listener answers 200 before it queues the
+        records; with ``until_queued`` the request says ``Connection: close`` and this returns
+        only once the listener has closed the connection, which both builds do after queuing."""
+        body = json.dumps(items).encode()
+        if until_queued:
+            head = (f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+            with socket.create_connection(("127.0.0.1", self.listener_port()), timeout=5) as sock:
+                sock.sendall(head + body)
+                answer = b""
+                while chunk := sock.recv(4096):  # to the listener's close
+                    answer += chunk
+            return int(answer.split(b" ", 2)[1])
         conn = http.client.HTTPConnection("127.0.0.1", self.listener_port(), timeout=5)
         try:
-            conn.request(
-                "POST", "/", body=json.dumps(items).encode(), headers={"Content-Type": "application/json"}
-            )
+            conn.request("POST", "/", body=body, headers={"Content-Type": "application/json"})
             return conn.getresponse().status
         finally:
             conn.close()

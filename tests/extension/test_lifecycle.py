@@ -308,8 +308,7 @@ def test_high_water_mark_keeps_room_for_the_largest_recent_invoke(
     assert fake_lambda.wait(lambda f: f.next_calls >= 2)
     # WHEN an invoke writes over half the buffer, its runtimeDone arrives, the next invoke starts
     lines = [f"{i:04d} " + "x" * 200 for i in range(560)]
-    fake_lambda.deliver([fn(x + "\n") for x in lines] + [_done("r1")])
-    threading.Event().wait(0.2)  # the listener queues a delivery just after its 200
+    fake_lambda.deliver([fn(x + "\n") for x in lines] + [_done("r1")], until_queued=True)
     fake_lambda.invoke("r2")
     assert fake_lambda.wait(lambda f: f.next_calls >= 3)
     # THEN it pushed before next: the room left could not hold another invoke like r1

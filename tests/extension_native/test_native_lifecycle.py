@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -103,9 +102,8 @@ def test_high_water_mark_keeps_room_for_the_largest_recent_invoke(
     fake_lambda.invoke("r1")
     assert fake_lambda.wait(lambda f: f.next_calls >= 2, timeout=30)
     lines = [f"{i:04d} " + "x" * 200 for i in range(560)]
-    fake_lambda.deliver([fn(x + "\n") for x in lines]
-                        + [platform("runtimeDone", {"requestId": "r1", "status": "success"})])
-    threading.Event().wait(0.2)  # the listener queues a delivery just after its 200
+    done = platform("runtimeDone", {"requestId": "r1", "status": "success"})
+    fake_lambda.deliver([fn(x + "\n") for x in lines] + [done], until_queued=True)
     fake_lambda.invoke("r2")
     assert fake_lambda.wait(lambda f: f.next_calls >= 3, timeout=30)
     assert loki.requests, "nothing pushed before next although the room left was smaller than the last invoke"
