@@ -2,6 +2,7 @@ package ext
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -61,18 +62,13 @@ func (c *rtClient) get() (*rtConn, bool, error) {
 		return rc, true, nil
 	}
 	c.mu.Unlock()
-	d := net.Dialer{Timeout: callTimeout, KeepAlive: 30 * time.Second}
-	conn, err := d.Dial("tcp", c.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	conn, err := dialQuickAck(ctx, "tcp", c.addr)
 	if err != nil {
 		return nil, false, err
 	}
-	qc := &quickAckConn{Conn: conn}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		if raw, err := tc.SyscallConn(); err == nil {
-			qc.raw = raw
-		}
-	}
-	return &rtConn{conn: qc, br: bufio.NewReaderSize(qc, 4096)}, false, nil
+	return &rtConn{conn: conn, br: bufio.NewReaderSize(conn, 4096)}, false, nil
 }
 
 func (c *rtClient) put(rc *rtConn) {

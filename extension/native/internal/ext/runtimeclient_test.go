@@ -89,7 +89,6 @@ func TestRuntimeClientRetriesAConnectionClosedWhileIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.CloseClientConnections() // the kept connection is now dead
-	time.Sleep(20 * time.Millisecond)
 	if _, err := api.Register("ext", nil, nil); err != nil {
 		t.Fatalf("a stale kept connection must be replaced, not reported: %v", err)
 	}
