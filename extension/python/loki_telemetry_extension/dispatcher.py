@@ -16,7 +16,7 @@ from . import drop_report, retry
 from .batch import MAX_REQUEST_BYTES, Buffer, encode_requests, pack
 from .diag import MARKER, warn, warn_once
 from .entries import STREAM_EXTENSION, STREAM_TYPES
-from .invoke_volume import InvokeVolumes
+from .invoke_volume import InvokeVolumes, high_water_mark
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -186,10 +186,10 @@ class Dispatcher:
         with self._cond:
             return self._buffer.held_bytes
 
-    def largest_invoke_bytes(self) -> int:
-        """What the largest of the recent invokes cost in the buffer (see invoke_volume)."""
+    def high_water_mark(self, percent: int, previous_done: bool) -> int:
+        """Held bytes from which a push before ``next`` is due (see invoke_volume)."""
         with self._cond:
-            return self._volumes.largest()
+            return high_water_mark(self._buffer.max_bytes, percent, self._volumes.largest(), previous_done)
 
     def runtime_done_ns(self, request_id: str) -> int | None:
         """The event time of the request's platform.runtimeDone, if it was delivered."""

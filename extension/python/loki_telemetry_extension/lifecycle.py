@@ -234,11 +234,8 @@ class Shipper:
                 return
             if mode == "adaptive":
                 d.wake_sender()  # the previous invokes' lines go now, in this invoke's thawed time
-            from .invoke_volume import high_water_mark  # not on the init path (collections)
-
             previous_done = previous is None or d.runtime_done_ns(previous) is not None
-            mark = high_water_mark(self.cfg.max_buffer_bytes, self.cfg.high_water_percent,
-                                   d.largest_invoke_bytes(), previous_done)
+            mark = d.high_water_mark(self.cfg.high_water_percent, previous_done)
             # Held, not queued: a push in flight still counts against the buffer's bound. With
             # Loki failing the buffer stays full whatever we do: pushing before next would only
             # add the retries to every invoke; the sender keeps trying in the thawed time.

@@ -247,11 +247,11 @@ func (d *Dispatcher) HeldBytes() int {
 	return d.buf.HeldBytes()
 }
 
-// LargestInvokeBytes is what the largest of the recent invokes cost in the buffer.
-func (d *Dispatcher) LargestInvokeBytes() int {
+// HighWaterMark is the held bytes from which a push before next is due (invoke_volume.go).
+func (d *Dispatcher) HighWaterMark(percent int, previousDone bool) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.volumes.largest()
+	return highWaterMark(d.buf.MaxBytes, percent, d.volumes.largest(), previousDone)
 }
 
 // Pending is the number of queued entries.

@@ -277,7 +277,7 @@ func (s *Shipper) OnInvoke(e *Event) {
 	// we do: pushing before next would only add the retries to every invoke; the sender keeps
 	// trying in the thawed time.
 	_, prevDone := d.RuntimeDoneTime(prev)
-	mark := highWaterMark(s.cfg.MaxBufferBytes, s.cfg.HighWaterPercent, d.LargestInvokeBytes(), prev == "" || prevDone)
+	mark := d.HighWaterMark(s.cfg.HighWaterPercent, prev == "" || prevDone)
 	if held := d.HeldBytes(); held > 0 && held >= mark && !d.LokiFailing() {
 		d.FlushHighWater(pushBudget(deadline), mark)
 	}
