@@ -640,11 +640,7 @@ func (e *Encoder) writeSeqs(src []byte, litLen []uint8, litCode []uint16, distLe
 				nb += uint(t2 >> 24)
 				bw |= uint64(t3&0xffff) << nb
 				nb += uint(t3 >> 24)
-				binary.LittleEndian.PutUint64(out[n:], bw)
-				k := nb >> 3
-				n += int(k)
-				bw >>= k << 3
-				nb &= 7
+				n, bw, nb = flushBits(out, n, bw, nb)
 			}
 			// The last 0..3 without branches: a code masked to nothing when past j.
 			b := src[i : i+3]
@@ -657,21 +653,13 @@ func (e *Encoder) writeSeqs(src []byte, litLen []uint8, litCode []uint16, distLe
 			nb += uint(t1 >> 24)
 			bw |= uint64(t2&0xffff) << nb
 			nb += uint(t2 >> 24)
-			binary.LittleEndian.PutUint64(out[n:], bw)
-			k := nb >> 3
-			n += int(k)
-			bw >>= k << 3
-			nb &= 7
+			n, bw, nb = flushBits(out, n, bw, nb)
 		} else {
 			for _, b := range src[i:j] {
 				t := lit[b]
 				bw |= uint64(t&0xffff) << nb
 				nb += uint(t >> 24)
-				binary.LittleEndian.PutUint64(out[n:], bw)
-				k := nb >> 3
-				n += int(k)
-				bw >>= k << 3
-				nb &= 7
+				n, bw, nb = flushBits(out, n, bw, nb)
 			}
 		}
 		pos += int(q.lits)
@@ -687,11 +675,7 @@ func (e *Encoder) writeSeqs(src []byte, litLen []uint8, litCode []uint16, distLe
 		hl := t >> 24
 		bw |= (uint64(t&0xffff) | uint64(v+1-int(distBase[dc]))<<hl) << nb
 		nb += uint(hl) + uint(distExtra[dc])
-		binary.LittleEndian.PutUint64(out[n:], bw)
-		k := nb >> 3
-		n += int(k)
-		bw >>= k << 3
-		nb &= 7
+		n, bw, nb = flushBits(out, n, bw, nb)
 		pos += int(q.mlen)
 	}
 	e.out, e.n, e.bits, e.nbits = out, n, bw, nb
@@ -730,13 +714,15 @@ func (e *Encoder) reserve(k int) {
 }
 
 func (e *Encoder) writeBits(v uint64, nb uint) {
-	e.bits |= v << e.nbits
-	e.nbits += nb
-	binary.LittleEndian.PutUint64(e.out[e.n:], e.bits)
-	k := e.nbits >> 3
-	e.n += int(k)
-	e.bits >>= k << 3
-	e.nbits &= 7
+	e.n, e.bits, e.nbits = flushBits(e.out, e.n, e.bits|v<<e.nbits, e.nbits+nb)
+}
+
+// flushBits stores the pending bits (8 bytes at once: the output keeps that much spare room) and
+// advances by the whole bytes among them; small enough to be inlined into the hot loops.
+func flushBits(out []byte, n int, bw uint64, nb uint) (int, uint64, uint) {
+	binary.LittleEndian.PutUint64(out[n:], bw)
+	k := nb >> 3
+	return n + int(k), bw >> (k << 3), nb & 7
 }
 
 // alignByte pads with zero bits to a byte boundary (pending bits are already stored).
